@@ -1,0 +1,1 @@
+"""The `eventplatform` (alias `evp`) command line."""

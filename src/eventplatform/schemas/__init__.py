@@ -1,0 +1,1 @@
+"""Schema repository toolkit (materialize, check, test, diff) and the runtime schema registry."""

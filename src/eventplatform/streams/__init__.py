@@ -1,0 +1,1 @@
+"""Stream configuration: which streams exist, their schema title, sampling, topics and destinations."""
