@@ -1,0 +1,608 @@
+"""The Apache Kafka backend of :class:`EventLog` (confluent-kafka / librdkafka).
+
+Two producers, as eventgate-wikimedia has: a *guaranteed* one (``acks=all``, idempotent) whose
+``produce`` returns only when the broker acknowledged every message, and a *hasty* one (``acks=1``, no
+delivery reports awaited) for ``?hasty`` requests. Delivery reports arrive on a poll thread, never on the
+event loop; each batch is one asyncio future resolved with ``call_soon_threadsafe`` when its last report
+arrives, so the loop wakes once per batch, not once per event.
+
+Every failure is a value per message: ``event_too_large`` (invalid) for a message over
+``message.max.bytes``, ``delivery_timeout`` / ``log_unavailable`` / ``delivery_failed`` (errors, safe to
+retry) otherwise. Nothing here raises for one bad message, and a broker that goes away makes ``produce``
+answer errors after ``delivery_timeout`` seconds; it never hangs, and librdkafka reconnects on its own.
+
+Reading uses ``assign()`` (no consumer group): from the beginning, the end, explicit offsets or a time
+(``offsets_for_times``), across several topics; blocking calls run on a thread pool.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Producer,
+    TopicPartition,
+)
+from confluent_kafka.admin import AdminClient, NewTopic
+from prometheus_client import Counter, Gauge
+
+from eventplatform.errors import Codes, EventError, EventFailure, EventInvalid
+from eventplatform.log.base import Message, Record, Start
+
+DELIVERY_FAILURES = Counter(
+    "eventplatform_log_kafka_delivery_failures",
+    "Messages the Kafka log could not get acknowledged, by failure code",
+    ["code"],
+)
+BROKERS_REACHABLE = Gauge(
+    "eventplatform_log_kafka_brokers_reachable",
+    "1 while the Kafka log's guaranteed producer reaches a broker, 0 after it reported all brokers down",
+    multiprocess_mode="min",
+)
+PRODUCED = Counter(
+    "eventplatform_log_kafka_messages_acked",
+    "Messages acknowledged by the Kafka broker (guaranteed) or queued (hasty)",
+    ["mode"],
+)
+
+_TOO_LARGE = {KafkaError.MSG_SIZE_TOO_LARGE, KafkaError.RECORD_LIST_TOO_LARGE}
+_TOPIC_ERRORS = {
+    KafkaError._UNKNOWN_TOPIC,
+    KafkaError.UNKNOWN_TOPIC_OR_PART,
+    KafkaError.TOPIC_EXCEPTION,
+    KafkaError.TOPIC_AUTHORIZATION_FAILED,
+    KafkaError.POLICY_VIOLATION,
+}
+_LOGGER = logging.getLogger("eventplatform.log.kafka")  # librdkafka's own log lines, not stderr
+_UNREACHABLE = {KafkaError._ALL_BROKERS_DOWN, KafkaError._RESOLVE, KafkaError._TRANSPORT}
+
+
+@dataclass(slots=True)
+class KafkaSettings:
+    bootstrap_servers: str
+    delivery_timeout: float = 10.0  # seconds until an unacknowledged message fails (message.timeout.ms)
+    request_timeout: float = 10.0  # metadata, watermarks, topic creation
+    linger_ms: float = 2.0
+    client_id: str = "eventplatform"
+    compression: str = "none"
+    producer_config: dict[str, Any] = field(default_factory=dict)  # extra librdkafka settings, both producers
+    hasty_config: dict[str, Any] = field(default_factory=dict)
+    consumer_config: dict[str, Any] = field(default_factory=dict)
+
+    def common(self) -> dict[str, Any]:
+        return {
+            "bootstrap.servers": self.bootstrap_servers,
+            "socket.nagle.disable": True,
+            # come back quickly after a broker restart
+            "reconnect.backoff.ms": 50,
+            "reconnect.backoff.max.ms": 1000,
+            "logger": _LOGGER,
+        }
+
+
+class _Batch:
+    """The delivery state of one ``produce`` call; ``done`` runs on the poll thread."""
+
+    __slots__ = ("future", "lock", "loop", "on_failure", "outcomes", "pending")
+
+    def __init__(
+        self,
+        n: int,
+        loop: asyncio.AbstractEventLoop,
+        on_failure: Callable[[KafkaError, str], EventFailure],
+    ) -> None:
+        self.outcomes: list[Exception | None] = [None] * n
+        self.pending = n
+        self.lock = threading.Lock()
+        self.loop = loop
+        self.future: asyncio.Future[None] = loop.create_future()
+        self.on_failure = on_failure
+
+    def done(self, index: int, err: KafkaError | None, msg: Any) -> None:
+        if err is not None:
+            self.outcomes[index] = self.on_failure(err, msg.topic() if msg is not None else "?")
+        self._settle()
+
+    def fail(self, index: int, failure: EventFailure) -> None:
+        self.outcomes[index] = failure
+        self._settle()
+
+    def _settle(self) -> None:
+        with self.lock:
+            self.pending -= 1
+            last = self.pending == 0
+        if last:
+            self.loop.call_soon_threadsafe(self._resolve)
+
+    def _resolve(self) -> None:
+        if not self.future.done():
+            self.future.set_result(None)
+
+
+class KafkaLog:
+    """:class:`EventLog` on Apache Kafka."""
+
+    def __init__(self, settings: KafkaSettings) -> None:
+        self.settings = settings
+        self._guaranteed: Producer | None = None
+        self._hasty: Producer | None = None
+        self._admin: AdminClient | None = None
+        self._meta: Consumer | None = None
+        self._meta_lock = threading.Lock()
+        self._start_lock = threading.Lock()
+        self._executor = ThreadPoolExecutor(max_workers=32, thread_name_prefix="kafka-log")
+        self._poll_thread: threading.Thread | None = None
+        self._running = False
+        self._closed = False
+        self.brokers_down = False  # the guaranteed producer reported every broker unreachable
+        self.last_error: str | None = None
+        self._fatal = False
+
+    # -- construction --------------------------------------------------------------------------------
+
+    @classmethod
+    def from_url(cls, url: str, **options: Any) -> KafkaLog:
+        """``kafka://HOST:PORT[,HOST:PORT][?delivery_timeout=S&linger_ms=MS&compression=lz4&client_id=ID]``;
+        keyword options (same names, plus ``producer_config``/``hasty_config``/``consumer_config``) win."""
+        parts = urlsplit(url)
+        if parts.scheme != "kafka" or not parts.netloc:
+            raise ValueError(f"not a Kafka log URL: {url!r} (expected kafka://HOST:PORT[,HOST:PORT])")
+        values: dict[str, Any] = dict(parse_qsl(parts.query))
+        values.update(options)
+        settings = KafkaSettings(bootstrap_servers=parts.netloc)
+        for name, value in values.items():
+            if name in ("delivery_timeout", "request_timeout", "linger_ms"):
+                setattr(settings, name, float(value))
+            elif name in ("client_id", "compression"):
+                setattr(settings, name, str(value))
+            elif name in ("producer_config", "hasty_config", "consumer_config"):
+                setattr(settings, name, dict(value))
+            else:
+                raise ValueError(f"unknown Kafka log option {name!r}")
+        return cls(settings)
+
+    def _producer_config(self, hasty: bool) -> dict[str, Any]:
+        s = self.settings
+        conf: dict[str, Any] = {
+            **s.common(),
+            "client.id": f"{s.client_id}-producer-{'hasty' if hasty else 'guaranteed'}",
+            "linger.ms": s.linger_ms,
+            "message.timeout.ms": int(s.delivery_timeout * 1000),
+            "compression.type": s.compression,
+            "error_cb": self._on_error if not hasty else self._on_hasty_error,
+        }
+        if hasty:
+            conf.update({"acks": 1, "enable.idempotence": False})
+        else:
+            # idempotence implies acks=all and ordered, duplicate-free retries
+            conf.update({"acks": "all", "enable.idempotence": True})
+        conf.update(s.producer_config)
+        if hasty:
+            conf.update(s.hasty_config)
+        return conf
+
+    def _start(self) -> None:
+        """Create the clients on first use (a failed broker lookup must not fail construction)."""
+        if self._running:
+            return
+        with self._start_lock:
+            if self._running:
+                return
+            if self._closed:
+                raise EventError(Codes.LOG_UNAVAILABLE, "The Kafka log is closed.")
+            self._guaranteed = Producer(self._producer_config(False))
+            self._hasty = Producer(self._producer_config(True))
+            self._running = True
+            self._poll_thread = threading.Thread(target=self._poll_loop, name="kafka-log-poll", daemon=True)
+            self._poll_thread.start()
+
+    def _poll_loop(self) -> None:
+        """Serve delivery reports and error callbacks of both producers, off the event loop."""
+        while self._running:
+            guaranteed, hasty = self._guaranteed, self._hasty
+            if guaranteed is not None:
+                guaranteed.poll(0.05)
+            if hasty is not None:
+                hasty.poll(0)
+            if self._fatal:
+                self._replace_guaranteed()
+
+    def _replace_guaranteed(self) -> None:
+        """An idempotent producer that hit a fatal error is unusable: its queued messages fail and a new
+        producer takes over."""
+        self._fatal = False
+        old = self._guaranteed
+        self._guaranteed = Producer(self._producer_config(False))
+        if old is not None:
+            with contextlib.suppress(Exception):
+                old.purge()
+                old.flush(1)
+
+    def _on_error(self, err: KafkaError) -> None:
+        self.last_error = f"{err.name()}: {err.str()}"
+        if err.code() in (KafkaError._ALL_BROKERS_DOWN, KafkaError._RESOLVE):
+            self.brokers_down = True
+            BROKERS_REACHABLE.set(0)
+        if err.fatal():
+            self._fatal = True
+
+    def _on_hasty_error(self, err: KafkaError) -> None:
+        self.last_error = f"{err.name()}: {err.str()}"
+
+    def _mark_up(self) -> None:
+        if self.brokers_down:
+            self.brokers_down = False
+            BROKERS_REACHABLE.set(1)
+
+    # -- failures ------------------------------------------------------------------------------------
+
+    def _failure(self, err: KafkaError, topic: str) -> EventFailure:
+        code = err.code()
+        if code in _TOO_LARGE:
+            failure: EventFailure = EventInvalid(
+                Codes.EVENT_TOO_LARGE,
+                f"The event is larger than the event log accepts for one message "
+                f"(Kafka message.max.bytes): {err.str()}.",
+            )
+        elif code == KafkaError._MSG_TIMED_OUT:
+            if self.brokers_down:
+                failure = EventError(
+                    Codes.LOG_UNAVAILABLE,
+                    f"Kafka ({self.settings.bootstrap_servers}) is unreachable: the event was not "
+                    f"acknowledged within {self.settings.delivery_timeout:g}s ({self.last_error}).",
+                )
+            else:
+                failure = EventError(
+                    Codes.DELIVERY_TIMEOUT,
+                    f"Kafka did not acknowledge the event within {self.settings.delivery_timeout:g}s "
+                    f"(topic {topic}).",
+                )
+        elif code in _TOPIC_ERRORS:
+            failure = EventError(
+                Codes.DELIVERY_FAILED, f"Kafka topic {topic} cannot be written: {err.name()}: {err.str()}."
+            )
+        elif code in _UNREACHABLE:
+            failure = EventError(
+                Codes.LOG_UNAVAILABLE, f"Kafka ({self.settings.bootstrap_servers}) unavailable: {err.str()}."
+            )
+        else:
+            failure = EventError(
+                Codes.DELIVERY_FAILED, f"Kafka delivery to {topic} failed: {err.name()}: {err.str()}."
+            )
+        DELIVERY_FAILURES.labels(failure.code).inc()
+        return failure
+
+    # -- producing -----------------------------------------------------------------------------------
+
+    async def produce(self, messages: Sequence[Message], *, hasty: bool = False) -> list[Exception | None]:
+        if not messages:
+            return []
+        self._start()
+        if hasty:
+            return await self._produce_hasty(messages)
+        loop = asyncio.get_running_loop()
+        batch = _Batch(len(messages), loop, self._failure)
+        timeout = self.settings.delivery_timeout
+        deadline = time.monotonic() + timeout
+        for i, m in enumerate(messages):
+            cb = partial(batch.done, i)
+            while True:
+                producer = self._guaranteed
+                assert producer is not None
+                try:
+                    producer.produce(m.topic, m.value, m.key, on_delivery=cb, timestamp=m.timestamp_ms or 0)
+                    break
+                except BufferError:
+                    # librdkafka's local queue is full (the broker is slow or away): wait for room
+                    if time.monotonic() >= deadline:
+                        batch.fail(i, self._queue_full_failure())
+                        break
+                    await asyncio.sleep(0.005)
+                except KafkaException as exc:
+                    batch.fail(i, self._failure(exc.args[0], m.topic))
+                    break
+                except (TypeError, ValueError) as exc:
+                    batch.fail(i, EventError(Codes.DELIVERY_FAILED, f"Cannot produce to {m.topic}: {exc}"))
+                    break
+        try:
+            # librdkafka fails every message by message.timeout.ms; the margin only guards against a bug
+            await asyncio.wait_for(asyncio.shield(batch.future), timeout + 5.0)
+        except TimeoutError:
+            for i, outcome in enumerate(list(batch.outcomes)):
+                if outcome is None:
+                    batch.outcomes[i] = EventError(
+                        Codes.DELIVERY_TIMEOUT, f"No delivery report from Kafka within {timeout + 5.0:g}s."
+                    )
+            return list(batch.outcomes)
+        failed = sum(1 for o in batch.outcomes if o is not None)
+        if failed < len(messages):
+            self._mark_up()
+            PRODUCED.labels("guaranteed").inc(len(messages) - failed)
+        return batch.outcomes
+
+    def _queue_full_failure(self) -> EventFailure:
+        code = Codes.LOG_UNAVAILABLE if self.brokers_down else Codes.DELIVERY_TIMEOUT
+        DELIVERY_FAILURES.labels(code).inc()
+        return EventError(
+            code,
+            f"The Kafka producer queue stayed full for {self.settings.delivery_timeout:g}s "
+            f"({self.last_error or 'broker slow'}).",
+        )
+
+    async def _produce_hasty(self, messages: Sequence[Message]) -> list[Exception | None]:
+        producer = self._hasty
+        assert producer is not None
+        out: list[Exception | None] = []
+        for m in messages:
+            try:
+                producer.produce(m.topic, m.value, m.key, timestamp=m.timestamp_ms or 0)
+                out.append(None)
+            except BufferError:
+                out.append(self._queue_full_failure())
+            except KafkaException as exc:
+                out.append(self._failure(exc.args[0], m.topic))
+        PRODUCED.labels("hasty").inc(sum(1 for o in out if o is None))
+        return out
+
+    # -- metadata ------------------------------------------------------------------------------------
+
+    def _admin_client(self) -> AdminClient:
+        if self._admin is None:
+            self._admin = AdminClient(
+                {**self.settings.common(), "client.id": f"{self.settings.client_id}-admin"}
+            )
+        return self._admin
+
+    def _meta_consumer(self) -> Consumer:
+        if self._meta is None:
+            self._meta = Consumer(self._consumer_config())
+        return self._meta
+
+    def _consumer_config(self) -> dict[str, Any]:
+        return {
+            **self.settings.common(),
+            "client.id": f"{self.settings.client_id}-reader",
+            "group.id": f"eventplatform-reader-{uuid.uuid4()}",  # assign() only; never committed
+            "enable.auto.commit": False,
+            "enable.auto.offset.store": False,
+            "auto.offset.reset": "earliest",
+            "fetch.wait.max.ms": 100,
+            **self.settings.consumer_config,
+        }
+
+    async def _run(self, fn: Callable[..., Any], *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    def _partitions(self, topics: Sequence[str]) -> dict[str, list[int]]:
+        """Existing topics among ``topics`` -> their partition ids (blocking)."""
+        md = self._admin_client().list_topics(timeout=self.settings.request_timeout)
+        out: dict[str, list[int]] = {}
+        for topic in topics:
+            tm = md.topics.get(topic)
+            if tm is None or tm.error is not None or not tm.partitions:
+                continue
+            out[topic] = sorted(tm.partitions)
+        return out
+
+    async def list_topics(self) -> list[str]:
+        def fetch() -> list[str]:
+            try:
+                md = self._admin_client().list_topics(timeout=self.settings.request_timeout)
+            except KafkaException as exc:
+                raise self._unavailable(exc) from exc
+            return sorted(t for t in md.topics if not t.startswith("__"))
+
+        return await self._run(fetch)
+
+    def _unavailable(self, exc: KafkaException) -> EventError:
+        return EventError(
+            Codes.LOG_UNAVAILABLE, f"Kafka ({self.settings.bootstrap_servers}) unavailable: {exc.args[0]}"
+        )
+
+    def _watermarks(self, topic: str, partitions: Sequence[int]) -> dict[int, tuple[int, int]]:
+        with self._meta_lock:
+            consumer = self._meta_consumer()
+            out = {}
+            for p in partitions:
+                low, high = consumer.get_watermark_offsets(
+                    TopicPartition(topic, p), timeout=self.settings.request_timeout, cached=False
+                )
+                out[p] = (low, high)
+            return out
+
+    async def watermarks(self, topic: str) -> dict[int, tuple[int, int]]:
+        def fetch() -> dict[int, tuple[int, int]]:
+            try:
+                parts = self._partitions([topic]).get(topic, [])
+                return self._watermarks(topic, parts)
+            except KafkaException as exc:
+                raise self._unavailable(exc) from exc
+
+        return await self._run(fetch)
+
+    async def ensure_topics(
+        self, topics: Sequence[str], *, partitions: int = 1, replication: int = 1
+    ) -> None:
+        """Create the topics that do not exist yet; an existing topic is left as it is."""
+        if not topics:
+            return
+
+        def create() -> None:
+            admin = self._admin_client()
+            t = self.settings.request_timeout
+            futures = admin.create_topics(
+                [
+                    NewTopic(name, num_partitions=partitions, replication_factor=replication)
+                    for name in topics
+                ],
+                operation_timeout=t,
+                request_timeout=t,
+            )
+            problems = []
+            for name, fut in futures.items():
+                try:
+                    fut.result(timeout=t + 5)
+                except KafkaException as exc:
+                    err = exc.args[0]
+                    if isinstance(err, KafkaError) and err.code() == KafkaError.TOPIC_ALREADY_EXISTS:
+                        continue
+                    problems.append(f"{name}: {err.str() if isinstance(err, KafkaError) else err}")
+                except Exception as exc:
+                    problems.append(f"{name}: {exc}")
+            if problems:
+                raise EventError(Codes.LOG_UNAVAILABLE, "Cannot create Kafka topics: " + "; ".join(problems))
+
+        await self._run(create)
+
+    # -- consuming -----------------------------------------------------------------------------------
+
+    def _plan(
+        self, consumer: Consumer, topics: Sequence[str], start: Start, follow: bool
+    ) -> tuple[list[TopicPartition], dict[tuple[str, int], int]]:
+        """Start offsets for every partition of the existing topics, and (without follow) the end of each."""
+        parts = self._partitions(topics)
+        assignment: list[TopicPartition] = []
+        ends: dict[tuple[str, int], int] = {}
+        for topic, plist in parts.items():
+            marks = self._watermarks(topic, plist)
+            if start.kind == "timestamp":
+                assert start.timestamp_ms is not None
+                found = consumer.offsets_for_times(
+                    [TopicPartition(topic, p, start.timestamp_ms) for p in plist],
+                    timeout=self.settings.request_timeout,
+                )
+                starts = {
+                    tp.partition: (tp.offset if tp.offset >= 0 else marks[tp.partition][1]) for tp in found
+                }
+            else:
+                starts = {}
+                for p in plist:
+                    low, high = marks[p]
+                    kind = start.kind
+                    if kind == "offsets":
+                        assert start.offsets is not None
+                        given = start.offsets.get((topic, p))
+                        if given is not None:
+                            starts[p] = min(max(given, low), high)
+                            continue
+                        kind = start.fallback
+                    starts[p] = low if kind == "beginning" else high
+            for p in plist:
+                offset = starts[p]
+                if not follow:
+                    if offset >= marks[p][1]:
+                        continue
+                    ends[(topic, p)] = marks[p][1]
+                assignment.append(TopicPartition(topic, p, offset))
+        return assignment, ends
+
+    def consume(
+        self, topics: Sequence[str], start: Start, *, follow: bool = False, poll_interval: float = 0.2
+    ) -> AsyncIterator[Record]:
+        return self._consume(list(topics), start, follow, poll_interval)
+
+    async def _consume(
+        self, topics: list[str], start: Start, follow: bool, poll_interval: float
+    ) -> AsyncIterator[Record]:
+        consumer = await self._run(Consumer, self._consumer_config())
+        try:
+            try:
+                assignment, ends = await self._run(self._plan, consumer, topics, start, follow)
+            except KafkaException as exc:
+                raise self._unavailable(exc) from exc
+            if not follow and not ends:
+                return
+            known = {(tp.topic, tp.partition) for tp in assignment}
+            if assignment:
+                await self._run(consumer.assign, assignment)
+            next_discovery = time.monotonic() + 5.0
+            while True:
+                batch = await self._run(consumer.consume, 500, poll_interval)
+                for msg in batch:
+                    err = msg.error()
+                    if err is not None:
+                        if err.fatal():
+                            raise EventError(Codes.LOG_UNAVAILABLE, f"Kafka consumer failed: {err.str()}")
+                        continue  # transient (broker restart, partition EOF): librdkafka recovers
+                    topic, partition, offset = msg.topic(), msg.partition(), msg.offset()
+                    if not follow:
+                        end = ends.get((topic, partition))
+                        if end is None or offset >= end:
+                            continue
+                        if offset + 1 >= end:
+                            del ends[(topic, partition)]
+                    yield Record(topic, partition, offset, msg.timestamp()[1], msg.key(), msg.value())
+                if not follow and not ends:
+                    return
+                if follow and time.monotonic() >= next_discovery:
+                    # topics and partitions created after we began (a datacenter's first event)
+                    next_discovery = time.monotonic() + 5.0
+                    with contextlib.suppress(KafkaException):
+                        parts = await self._run(self._partitions, topics)
+                        new = [
+                            TopicPartition(t, p, OFFSET_BEGINNING)
+                            for t, plist in parts.items()
+                            for p in plist
+                            if (t, p) not in known
+                        ]
+                        if new:
+                            known.update((tp.topic, tp.partition) for tp in new)
+                            await self._run(consumer.incremental_assign, new)
+        finally:
+            with contextlib.suppress(Exception):
+                await self._run(consumer.close)
+
+    # -- shutdown ------------------------------------------------------------------------------------
+
+    async def flush(self, timeout: float | None = None) -> int:
+        """Wait for queued messages (hasty ones included); returns how many are still queued."""
+        if not self._running:
+            return 0
+        t = self.settings.delivery_timeout if timeout is None else timeout
+
+        def flush() -> int:
+            left = 0
+            for p in (self._hasty, self._guaranteed):
+                if p is not None:
+                    left += p.flush(t)
+            return left
+
+        return await self._run(flush)
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        await self.flush()
+        self._closed = True
+        self._running = False
+        if self._poll_thread is not None:
+            await self._run(self._poll_thread.join)
+        if self._meta is not None:
+            with self._meta_lock, contextlib.suppress(Exception):
+                self._meta.close()
+        self._executor.shutdown(wait=False)
+
+    def describe(self) -> Mapping[str, Any]:
+        """For ``/_info`` and logs."""
+        return {
+            "backend": "kafka",
+            "bootstrap_servers": self.settings.bootstrap_servers,
+            "delivery_timeout": self.settings.delivery_timeout,
+            "brokers_down": self.brokers_down,
+            "last_error": self.last_error,
+        }
