@@ -152,6 +152,7 @@ class KafkaLog:
         self.brokers_down = False  # the guaranteed producer reported every broker unreachable
         self.last_error: str | None = None
         self._fatal = False
+        self.discovery_interval = 5.0  # seconds between looks for new topics/partitions while following
 
     # -- construction --------------------------------------------------------------------------------
 
@@ -530,7 +531,7 @@ class KafkaLog:
             known = {(tp.topic, tp.partition) for tp in assignment}
             if assignment:
                 await self._run(consumer.assign, assignment)
-            next_discovery = time.monotonic() + 5.0
+            next_discovery = time.monotonic() + self.discovery_interval
             while True:
                 batch = await self._run(consumer.consume, 500, poll_interval)
                 for msg in batch:
@@ -551,7 +552,7 @@ class KafkaLog:
                     return
                 if follow and time.monotonic() >= next_discovery:
                     # topics and partitions created after we began (a datacenter's first event)
-                    next_discovery = time.monotonic() + 5.0
+                    next_discovery = time.monotonic() + self.discovery_interval
                     with contextlib.suppress(KafkaException):
                         parts = await self._run(self._partitions, topics)
                         new = [

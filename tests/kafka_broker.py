@@ -1,0 +1,101 @@
+"""A real Apache Kafka broker for the tests, started once per test process by ``scripts/kafka.sh``.
+
+Tests that use it are marked ``xdist_group("kafka")`` so that ``pytest -n 2 --dist loadgroup`` runs them
+all on one worker, which starts one broker (on free ports, with a temporary state dir) and stops it at the
+end. Set ``EVENTPLATFORM_SKIP_KAFKA=1`` to skip them explicitly on a machine without Java and Maven.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SCRIPT = REPO / "scripts" / "kafka.sh"
+
+kafka = pytest.mark.xdist_group("kafka")
+
+
+def _free_ports(n: int) -> list[int]:
+    socks = []
+    try:
+        for _ in range(n):
+            s = socket.socket()
+            s.bind(("127.0.0.1", 0))
+            socks.append(s)
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+@dataclass
+class Broker:
+    port: int
+    controller_port: int
+    state_dir: Path
+    start_seconds: float = 0.0
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def url(self) -> str:
+        return f"kafka://{self.bootstrap}"
+
+    def _env(self) -> dict[str, str]:
+        return {
+            **os.environ,
+            "KAFKA_STATE_DIR": str(self.state_dir),
+            "KAFKA_PORT": str(self.port),
+            "KAFKA_CONTROLLER_PORT": str(self.controller_port),
+        }
+
+    def start(self) -> None:
+        t0 = time.monotonic()
+        proc = subprocess.run(
+            [str(SCRIPT), "start"], env=self._env(), capture_output=True, text=True, timeout=600
+        )
+        if proc.returncode != 0:
+            raise RuntimeError(f"scripts/kafka.sh start failed:\n{proc.stdout}\n{proc.stderr}")
+        self.start_seconds = time.monotonic() - t0
+
+    def stop(self) -> None:
+        subprocess.run([str(SCRIPT), "stop"], env=self._env(), capture_output=True, text=True, timeout=120)
+
+    def running(self) -> bool:
+        return subprocess.run([str(SCRIPT), "status"], env=self._env(), capture_output=True).returncode == 0
+
+
+@pytest.fixture(scope="session")
+def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
+    if os.environ.get("EVENTPLATFORM_SKIP_KAFKA") == "1":
+        pytest.skip("EVENTPLATFORM_SKIP_KAFKA=1: Kafka integration tests skipped on request")
+    missing = [tool for tool in ("java", "mvn") if shutil.which(tool) is None]
+    if missing:
+        pytest.fail(
+            f"the Kafka tests need {' and '.join(missing)} on PATH (scripts/kafka.sh fetches the broker "
+            "from Maven Central); set EVENTPLATFORM_SKIP_KAFKA=1 to skip them"
+        )
+    port, controller_port = _free_ports(2)
+    broker = Broker(port, controller_port, tmp_path_factory.mktemp("kafka"))
+    broker.start()
+    print(f"\nKafka broker on {broker.bootstrap} started in {broker.start_seconds:.1f}s")
+    try:
+        yield broker
+    finally:
+        broker.stop()
+
+
+def unique(prefix: str) -> str:
+    """A topic/stream name no other test uses (the broker is shared by the whole session)."""
+    return f"{prefix}{time.monotonic_ns() % 10**12}"
