@@ -33,10 +33,12 @@ from eventplatform.errors import Codes, EventError, EventFailure, EventInvalid, 
 from eventplatform.log.base import EventLog, Message
 from eventplatform.schemas.registry import CompiledSchema, SchemaRegistry
 from eventplatform.streams.config import StreamConfig, topic_for
+from eventplatform.streams.keys import message_key
 
 Status = Literal["success", "invalid", "error"]
-KeyFields = tuple[tuple[str, tuple[str, ...]], ...]  # message key name -> event path
-HEADER_VALUE_MAX = 400  # eventgate-wikimedia truncates header-derived fields to 400 chars
+KeyFields = Mapping[str, str]  # message key name -> dotted event path (stream config message_key_fields)
+HEADER_VALUE_MAX = 400
+_REQUEST_ID_PATH = ("meta", "request_id")  # eventgate-wikimedia truncates header-derived fields to 400 chars
 MAX_SCHEMA_URI_LENGTH = 2048
 
 
@@ -252,12 +254,12 @@ def _normalize_integer(event: dict[str, Any], path: Sequence[str]) -> None:
 
 
 def _errors_text(details: Sequence[ValidationDetail]) -> str:
+    """AJV's ``errorsText`` (``'<dataPath>' <message>, …``), the message of a validation failure."""
     try:
-        from eventplatform.schemas.ajv import errors_text  # type: ignore[attr-defined]
-
-        return str(errors_text(details))
-    except ImportError:
+        from eventplatform.schemas.ajv import ajv_errors
+    except ImportError:  # pragma: no cover - the schema part is built concurrently
         return ", ".join(f"'{_data_path(d.instance_path)}' {d.message}" for d in details)
+    return ajv_errors(details)[1]
 
 
 def _data_path(pointer: str) -> str:
@@ -317,6 +319,8 @@ class Pipeline:
         self._plans: dict[str, _Plan] = {}
         self._stream_cache: dict[str, tuple[dict[str, Any] | None, str, KeyFields | None]] = {}
         self._stream_cache_owner: StreamConfig | None = None
+        self._allowed: set[tuple[str, str]] = set()
+        self._last_stream = self._last_uri = ""  # (stream, schema URI) pairs that passed the check
         s = self.settings
         self._schema_path = tuple(s.schema_uri_field.split("."))
         self._stream_path = tuple(s.stream_field.split("."))
@@ -328,16 +332,22 @@ class Pipeline:
     @property
     def streams(self) -> StreamConfig | None:
         src = self._streams
-        if src is None or isinstance(src, StreamConfig):
-            return src
-        return src()
+        if src is None or hasattr(src, "get"):
+            return src  # type: ignore[return-value]
+        return src()  # a provider, e.g. ``lambda: source.current`` for a refreshing config
 
-    def _stream_info(self, stream: str) -> tuple[dict[str, Any] | None, str, KeyFields | None]:
-        """(settings or None, topic, message-key fields as JSON or None), cached per StreamConfig."""
+    def _current_streams(self) -> StreamConfig | None:
+        """The stream config for this batch; the per-stream caches are dropped when it changes."""
         cfg = self.streams
         if cfg is not self._stream_cache_owner:
             self._stream_cache = {}
+            self._allowed = set()
             self._stream_cache_owner = cfg
+        return cfg
+
+    def _stream_info(self, stream: str) -> tuple[dict[str, Any] | None, str, KeyFields | None]:
+        """(settings or None, topic, message-key fields or None), cached per StreamConfig."""
+        cfg = self._stream_cache_owner
         info = self._stream_cache.get(stream)
         if info is None:
             settings = cfg.get(stream) if cfg is not None else None
@@ -345,9 +355,7 @@ class Pipeline:
             info = (
                 settings,
                 topic_for(stream, self.settings.datacenter),
-                tuple((str(k), tuple(str(p).split("."))) for k, p in key_fields.items())
-                if isinstance(key_fields, dict) and key_fields
-                else None,
+                key_fields if isinstance(key_fields, dict) and key_fields else None,
             )
             if len(self._stream_cache) < 10_000:
                 self._stream_cache[stream] = info
@@ -356,7 +364,10 @@ class Pipeline:
     async def _plan(self, uri: str) -> _Plan:
         plan = self._plans.get(uri)
         if plan is None:
-            compiled = await self.registry.get(uri)
+            try:
+                compiled = await self.registry.get(uri)
+            except EventFailure as exc:  # EventGate's wording first, then the precise reason
+                raise type(exc)(exc.code, f"Failed loading schema at {_short(uri)}: {exc.message}") from None
             plan = self._plans.get(uri)
             if plan is None:
                 plan = _Plan(compiled, self.settings.header_fields)
@@ -371,6 +382,7 @@ class Pipeline:
     ) -> BatchResult:
         """Run every event of the batch; produce the valid ones (one ``log.produce``) and error events."""
         result = BatchResult(total=len(events))
+        self._current_streams()
         messages: list[Message] = []
         message_outcomes: list[EventOutcome] = []
         error_events: list[Message] = []
@@ -398,7 +410,9 @@ class Pipeline:
                 )
                 continue
             messages.append(msg)
-            message_outcomes.append(EventOutcome(index, "success", event))
+            message_outcomes.append(
+                EventOutcome(index, "success", event, None, self._last_stream, self._last_uri)
+            )
         if messages:
             await self._produce(messages, message_outcomes, result, hasty)
         if error_events:
@@ -419,13 +433,11 @@ class Pipeline:
             delivery = [EventError(Codes.LOG_UNAVAILABLE, f"Event log unavailable: {exc}")] * len(messages)
         accepted_by = result.accepted_by
         for msg, outcome, failed in zip(messages, outcomes, delivery, strict=True):
-            event = outcome.event
-            outcome.schema_uri = event.get("$schema") if self._schema_path == ("$schema",) else None
             if failed is None:
                 result.success.append(outcome)
-                result.accepted_events.append(event)
+                result.accepted_events.append(outcome.event)
                 result.accepted_values.append(msg.value)
-                key = (self._stream_of(event), outcome.schema_uri or "")
+                key = (outcome.stream or "", outcome.schema_uri or "")
                 accepted_by[key] = accepted_by.get(key, 0) + 1
             else:
                 if not isinstance(failed, EventFailure):
@@ -436,12 +448,6 @@ class Pipeline:
         if result.invalid or result.error:
             result.invalid.sort(key=lambda o: o.index)
             result.error.sort(key=lambda o: o.index)
-
-    def _stream_of(self, event: dict[str, Any]) -> str:
-        if self._stream_path == ("meta", "stream"):
-            meta = event.get("meta")
-            return meta.get("stream", "") if isinstance(meta, dict) else ""
-        return str(_get_path(event, self._stream_path) or "")
 
     async def _one(self, event: Any, ctx: RequestContext) -> Message:
         if type(event) is not dict:
@@ -488,9 +494,12 @@ class Pipeline:
                 Codes.STREAM_MISSING,
                 f"Field(s) {s.stream_field} were missing from event and could not be extracted.",
             )
+        self._last_stream, self._last_uri = stream, uri
         settings, topic, key_fields = self._stream_info(stream)
-        if s.check_streams:
+        if s.check_streams and (stream, uri) not in self._allowed:
             self._check_stream(event, uri, stream, settings, plan)
+            if len(self._allowed) < 100_000:
+                self._allowed.add((stream, uri))
         # default fields (eventgate-wikimedia): only when the schema has the field and the event lacks it
         if type(meta) is not dict and (plan.meta_id or plan.meta_dt):
             meta = event["meta"] = {} if meta is None else meta
@@ -507,18 +516,26 @@ class Pipeline:
         if plan.legacy_dt and "dt" not in event:
             event["dt"] = ctx.received_iso
         if plan.header_fields:
-            headers = ctx.headers
             for header, path in plan.header_fields:
                 if header == "x-request-id":
                     value: str | None = ctx.request_id
                 elif header == "user-agent":
                     value = ctx.user_agent
                 else:
-                    value = headers.get(header)
-                if value is not None:
+                    value = ctx.headers.get(header)
+                if value is None:
+                    continue
+                if path == _REQUEST_ID_PATH and type(meta) is dict:
+                    if "request_id" not in meta:
+                        meta["request_id"] = value[:HEADER_VALUE_MAX]
+                else:
                     _set_default(event, path, value[:HEADER_VALUE_MAX], True)
         if plan.client_ip and ctx.client_ip:
-            _set_default(event, ("http", "client_ip"), ctx.client_ip[:HEADER_VALUE_MAX], True)
+            http = event.get("http")
+            if http is None:
+                event["http"] = {"client_ip": ctx.client_ip[:HEADER_VALUE_MAX]}
+            elif type(http) is dict and "client_ip" not in http:
+                http["client_ip"] = ctx.client_ip[:HEADER_VALUE_MAX]
         for path, value in plan.defaults:
             _set_default(event, path, value, False)
         for path in plan.integer_paths:
@@ -529,7 +546,7 @@ class Pipeline:
             raise EventInvalid(Codes.VALIDATION_FAILED, _errors_text(details), tuple(details))
         key = None
         if key_fields is not None:
-            key = orjson.dumps({k: _get_path(event, p) for k, p in key_fields})
+            key = message_key(event, key_fields)
         return Message(topic, orjson.dumps(event), key, timestamp_ms)
 
     def _check_stream(
@@ -610,6 +627,10 @@ def _json_type(value: Any) -> str:
     if isinstance(value, list):
         return "array"
     return "object" if isinstance(value, dict) else type(value).__name__
+
+
+def _short(value: str, limit: int = 200) -> str:
+    return value if len(value) <= limit else value[:limit] + f"... ({len(value)} characters)"
 
 
 def _str_or_none(value: Any) -> str | None:

@@ -1,0 +1,132 @@
+"""Runs intake: one process, or a supervisor that forks N workers sharing one listening socket.
+
+Each worker has its own event loop, its own log writer (with SQLite: its own partition, so writers never
+contend) and its own schema cache. The supervisor forwards SIGTERM/SIGINT for a graceful shutdown and
+restarts a worker that dies; workers die with the supervisor (PR_SET_PDEATHSIG), even on SIGKILL.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import signal
+import socket
+import sys
+import tempfile
+import time
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the app (and prometheus-client) are imported only after the metrics mode is set
+    from eventplatform.gate.settings import Settings
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def run_worker(settings: Settings, sock: socket.socket, index: int) -> None:
+    """Serve on ``sock`` until SIGTERM/SIGINT (uvicorn with uvloop + httptools)."""
+    import uvicorn
+
+    from eventplatform.gate.app import GateApp
+
+    app = GateApp(settings, worker_index=index)
+    config = uvicorn.Config(
+        app,
+        loop="uvloop",
+        http="httptools",
+        lifespan="on",
+        access_log=False,
+        log_level="warning",
+        server_header=False,
+        timeout_graceful_shutdown=10,
+        backlog=2048,
+    )
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+def _die_with_parent() -> None:
+    with contextlib.suppress(Exception):
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+def serve(settings: Settings) -> None:
+    workers = settings.resolved_workers
+    sock = bind_socket(settings.host, settings.port)
+    host, port = sock.getsockname()[:2]
+    print(
+        f"eventplatform intake on http://{host}:{port} ({workers} worker{'s' if workers > 1 else ''}, "
+        f"log {settings.log}, stream config {settings.stream_config})",
+        file=sys.stderr,
+        flush=True,
+    )
+    if workers == 1:
+        run_worker(settings, sock, 0)
+        return
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="eventplatform-metrics-")
+    _supervise(settings, sock, workers)
+
+
+def _spawn(settings: Settings, sock: socket.socket, index: int) -> int:
+    pid = os.fork()
+    if pid == 0:  # child
+        code = 0
+        try:
+            _die_with_parent()
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            run_worker(settings, sock, index)
+        except BaseException:
+            import traceback
+
+            traceback.print_exc()
+            code = 1
+        finally:
+            sys.stderr.flush()
+            os._exit(code)
+    return pid
+
+
+def _supervise(settings: Settings, sock: socket.socket, workers: int) -> None:
+    children: dict[int, int] = {}  # pid -> worker index
+    stopping = False
+
+    def stop(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+        for pid in list(children):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    for index in range(workers):
+        children[_spawn(settings, sock, index)] = index
+    restarts: dict[int, float] = {}
+    while children:
+        try:
+            pid, status = os.wait()
+        except ChildProcessError:
+            break
+        except InterruptedError:
+            continue
+        index = children.pop(pid, None)
+        if index is None or stopping:
+            continue
+        code = os.waitstatus_to_exitcode(status)
+        print(f"eventplatform: worker {index} (pid {pid}) exited with {code}; restarting", file=sys.stderr)
+        last = restarts.get(index, 0.0)
+        if time.monotonic() - last < 1.0:
+            time.sleep(1.0)
+        restarts[index] = time.monotonic()
+        children[_spawn(settings, sock, index)] = index
+    sock.close()
