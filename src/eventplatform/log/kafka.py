@@ -152,7 +152,7 @@ class KafkaLog:
         self.brokers_down = False  # the guaranteed producer reported every broker unreachable
         self.last_error: str | None = None
         self._fatal = False
-        self.discovery_interval = 5.0  # seconds between looks for new topics/partitions while following
+        self.discovery_interval = 2.0  # seconds between looks for new topics/partitions while following
 
     # -- construction --------------------------------------------------------------------------------
 
