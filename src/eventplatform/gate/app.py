@@ -606,7 +606,7 @@ def _kind(value: Any) -> str:
 
 def _json_error(exc: orjson.JSONDecodeError, body: bytes) -> str:
     msg = str(exc)
-    if "recursion" in msg.lower():
+    if "depth" in msg.lower() or "recursion" in msg.lower():
         return "JSON nesting is too deep (the limit is 1024 levels)."
     try:
         body.decode("utf-8")
