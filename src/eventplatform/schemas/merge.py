@@ -1,0 +1,489 @@
+"""``allOf`` merging with json-schema-merge-allof 0.6.0 semantics, as jsonschema-tools configures it
+(``ignoreAdditionalProperties: true``, ``examples`` resolved as "first").
+
+Per keyword the values of all schemas are deduplicated with json-schema-compare's structural equality; a
+single distinct value is copied unchanged (except for schema-valued keywords and groups, which recurse),
+otherwise the keyword's resolver runs. Keywords without a resolver (``format``, ``const``, unknown ones) that
+disagree are an error, as are incompatible ``type``/``enum`` values.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+from eventplatform.schemas.dereference import clone, join_pointer
+
+
+class MergeError(Exception):
+    """Raised with the JSON pointer (list of tokens) of the keyword that cannot be merged."""
+
+    def __init__(self, path: list[str], message: str) -> None:
+        self.path = path
+        self.pointer = join_pointer(path)
+        super().__init__(message)
+
+
+_UNDEF: Any = object()
+
+PROPERTY_KEYS = ("properties", "patternProperties", "additionalProperties")
+ITEM_KEYS = ("items", "additionalItems")
+SCHEMA_GROUP_PROPS = ("properties", "patternProperties", "definitions", "dependencies")
+SCHEMA_ARRAYS = ("anyOf", "oneOf")
+SCHEMA_PROPS = ("additionalProperties", "additionalItems", "contains", "propertyNames", "not", "items")
+FIRST_KEYS = frozenset(("title", "description", "$id", "$schema", "$ref", "default", "examples"))
+MIN_KEYS = frozenset(("minimum", "minLength", "minItems", "minProperties", "exclusiveMinimum"))
+MAX_KEYS = frozenset(("maximum", "maxLength", "maxItems", "maxProperties", "exclusiveMaximum"))
+_DEFAULT_ZERO = frozenset(("minLength", "minItems", "minProperties"))
+
+
+# ------------------------------------------------------------------------------- equality (compare)
+
+
+def deep_equal(a: Any, b: Any) -> bool:
+    """lodash isEqual on JSON data (booleans are not numbers)."""
+    if a is b:
+        return True
+    if isinstance(a, bool) or isinstance(b, bool):
+        return isinstance(a, bool) and isinstance(b, bool) and a == b
+    if isinstance(a, dict):
+        if not isinstance(b, dict) or len(a) != len(b):
+            return False
+        return all(not (k not in b or not deep_equal(v, b[k])) for k, v in a.items())
+    if isinstance(a, list):
+        if not isinstance(b, list) or len(a) != len(b):
+            return False
+        return all(deep_equal(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(b, (dict, list)):
+        return False
+    return bool(a == b)
+
+
+def _unique(values: list[Any]) -> list[Any]:
+    out: list[Any] = []
+    for v in values:
+        if not any(deep_equal(v, o) for o in out):
+            out.append(v)
+    return out
+
+
+def _set_equal(a: list[Any], b: list[Any]) -> bool:
+    ua, ub = _unique(a), _unique(b)
+    if len(ua) != len(ub):
+        return False
+    return all(any(deep_equal(x, y) for y in ub) for x in ua)
+
+
+def _norm_schema(s: Any) -> Any:
+    if s is _UNDEF or s is True:
+        return {}
+    return s
+
+
+def schema_equal(a: Any, b: Any) -> bool:
+    """json-schema-compare: structural equality of two schemas."""
+    if a is b:
+        return True
+    a, b = _norm_schema(a), _norm_schema(b)
+    if isinstance(a, dict) and isinstance(b, dict):
+        return all(keyword_equal(k, a.get(k, _UNDEF), b.get(k, _UNDEF)) for k in set(a) | set(b))
+    return deep_equal(a, b)
+
+
+def _list_schema_set_equal(a: list[Any], b: list[Any]) -> bool:
+    if len(a) != len(b):
+        return False
+    return all(any(schema_equal(x, y) for y in b) for x in a) and all(
+        any(schema_equal(y, x) for x in a) for y in b
+    )
+
+
+def keyword_equal(key: str, a: Any, b: Any) -> bool:
+    """Equality of one keyword's values as json-schema-compare sees them."""
+    if a is b:
+        return True
+    if key in ("required", "enum"):
+        if key == "required":
+            a = [] if a is _UNDEF else a
+            b = [] if b is _UNDEF else b
+        if isinstance(a, list) and isinstance(b, list):
+            return _set_equal(a, b)
+    elif key == "type":
+        if a is not _UNDEF and b is not _UNDEF:
+            la = a if isinstance(a, list) else [a]
+            lb = b if isinstance(b, list) else [b]
+            return _set_equal(la, lb)
+    elif key in _DEFAULT_ZERO:
+        a = 0 if a is _UNDEF else a
+        b = 0 if b is _UNDEF else b
+    elif key == "uniqueItems":
+        a = False if a is _UNDEF else a
+        b = False if b is _UNDEF else b
+    elif key in (
+        "additionalProperties",
+        "additionalItems",
+        "contains",
+        "propertyNames",
+        "not",
+        "if",
+        "then",
+        "else",
+    ):
+        return schema_equal(a, b)
+    elif key == "items":
+        if isinstance(a, list) and isinstance(b, list):
+            return len(a) == len(b) and all(schema_equal(x, y) for x, y in zip(a, b, strict=True))
+        if not isinstance(a, list) and not isinstance(b, list):
+            return schema_equal(a, b)
+        return False
+    elif key in ("properties", "patternProperties", "definitions", "dependencies"):
+        a = {} if a is _UNDEF else a
+        b = {} if b is _UNDEF else b
+        if isinstance(a, dict) and isinstance(b, dict):
+            for k in set(a) | set(b):
+                va, vb = a.get(k, _UNDEF), b.get(k, _UNDEF)
+                if isinstance(va, list) or isinstance(vb, list):
+                    if not (isinstance(va, list) and isinstance(vb, list) and _set_equal(va, vb)):
+                        return False
+                elif not schema_equal(va, vb):
+                    return False
+            return True
+    elif key in ("allOf", "anyOf", "oneOf") and isinstance(a, list) and isinstance(b, list):
+        return _list_schema_set_equal(a, b)
+    if a is _UNDEF or b is _UNDEF:
+        return a is b
+    return deep_equal(a, b)
+
+
+def _uniq_with(values: list[Any], eq: Callable[[Any, Any], bool]) -> list[Any]:
+    out: list[Any] = []
+    for v in values:
+        if not any(eq(o, v) for o in out):
+            out.append(v)
+    return out
+
+
+# ------------------------------------------------------------------------------------- sorting
+
+
+def _lodash_sort_key(v: Any) -> tuple[int, Any]:
+    # strings compare by UTF-16 code units (JS relational comparison); numbers numerically
+    if isinstance(v, str):
+        return (1, v.encode("utf-16-be"))
+    if isinstance(v, bool):
+        return (2, int(v))
+    if isinstance(v, (int, float)):
+        return (0, v)
+    return (3, 0)
+
+
+def _sort_by(values: list[Any]) -> list[Any]:
+    if all(isinstance(v, str) for v in values) or all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) for v in values
+    ):
+        return sorted(values, key=_lodash_sort_key)
+    return sorted(values, key=_lodash_sort_key)
+
+
+# ------------------------------------------------------------------------------------- merging
+
+
+def _lcm(values: list[Any], path: list[str]) -> Any:
+    if not all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) and float(v).is_integer() and v > 0
+        for v in values
+    ):
+        raise MergeError(
+            path, "Could not resolve values for path: multipleOf values must be positive integers"
+        )
+    result = 1
+    for v in values:
+        iv = int(v)
+        result = result * iv // math.gcd(result, iv)
+    return result
+
+
+class _Merger:
+    def __init__(self) -> None:
+        pass
+
+    # one call of mergeSchemas(schemas, base)
+    def merge(self, schemas: list[Any], path: list[str]) -> Any:
+        schemas = [s for s in schemas if s is not _UNDEF]
+        if not schemas:
+            return _UNDEF
+        if any(s is False for s in schemas):
+            return False
+        if all(s is True for s in schemas):
+            return True
+        schemas = [s for s in schemas if isinstance(s, dict)]
+        if not schemas:
+            return True
+        all_keys: list[str] = []
+        seen: set[str] = set()
+        for s in schemas:
+            for k in s:
+                if k not in seen:
+                    seen.add(k)
+                    all_keys.append(k)
+        if "allOf" in seen:
+            flat: list[Any] = []
+            for s in schemas:
+                flat.extend(flatten_all_of(s))
+            return self.merge(flat, path)
+
+        memo: dict[int, Any] = {}
+        merged: dict[str, Any] = {}
+        unresolved: list[Any] = []
+        property_keys = [k for k in all_keys if k in PROPERTY_KEYS]
+        item_keys = [k for k in all_keys if k in ITEM_KEYS]
+        for key in all_keys:
+            if key in PROPERTY_KEYS or key in ITEM_KEYS:
+                continue
+            values = [s[key] for s in schemas if key in s]
+            compacted = _uniq_with(values, lambda a, b, key=key: keyword_equal(key, a, b))
+            kpath = [*path, key]
+            if len(compacted) == 1 and key in SCHEMA_ARRAYS:
+                value = compacted[0]
+                if isinstance(value, list):
+                    merged[key] = [self._merge_one(v, [*kpath, str(i)]) for i, v in enumerate(value)]
+                else:
+                    merged[key] = clone(value, memo)
+            elif len(compacted) == 1 and key not in SCHEMA_GROUP_PROPS and key not in SCHEMA_PROPS:
+                merged[key] = (
+                    clone(compacted[0], memo) if isinstance(compacted[0], (dict, list)) else compacted[0]
+                )
+            else:
+                result = self.resolve(key, compacted, kpath, memo, unresolved)
+                if result is not _UNDEF:
+                    merged[key] = result
+        if property_keys:
+            merged.update(self.merge_properties(schemas, path))
+        if item_keys:
+            merged.update(self.merge_items(schemas, path))
+        if unresolved:
+            merged["allOf"] = [*merged.get("allOf", []), *unresolved]
+        return merged
+
+    def _merge_one(self, schema: Any, path: list[str]) -> Any:
+        result = self.merge([schema], path)
+        return {} if result is _UNDEF else result
+
+    def resolve(
+        self, key: str, compacted: list[Any], path: list[str], memo: dict[int, Any], unresolved: list[Any]
+    ) -> Any:
+        if key in FIRST_KEYS:
+            v = compacted[0]
+            return clone(v, memo) if isinstance(v, (dict, list)) else v
+        if key == "required":
+            out: list[Any] = []
+            for lst in compacted:
+                if not isinstance(lst, list):
+                    raise MergeError(path, "required must be a list")
+                for v in lst:
+                    if v not in out:
+                        out.append(v)
+            return _sort_by(out)
+        if key == "enum":
+            if not all(isinstance(v, list) for v in compacted):
+                raise MergeError(path, "enum must be a list")
+            common = [
+                v
+                for v in _unique(compacted[0])
+                if all(any(deep_equal(v, w) for w in o) for o in compacted[1:])
+            ]
+            if not common:
+                raise MergeError(
+                    path,
+                    f"Could not resolve values for path: {join_pointer(path)}: "
+                    f"conflicting enums {compacted!r} have no common value",
+                )
+            return _sort_by([clone(v, memo) for v in common])
+        if key == "type":
+            if any(isinstance(v, list) for v in compacted):
+                lists = [v if isinstance(v, list) else [v] for v in compacted]
+                common = [t for t in _unique(lists[0]) if all(t in other for other in lists[1:])]
+                if len(common) == 1:
+                    return common[0]
+                if len(common) > 1:
+                    return common
+            raise MergeError(
+                path,
+                f"Could not resolve values for path: {join_pointer(path)}: conflicting types {compacted!r}",
+            )
+        if key in MIN_KEYS:
+            return max(compacted)
+        if key in MAX_KEYS:
+            return min(compacted)
+        if key == "multipleOf":
+            return _lcm(compacted, path)
+        if key == "uniqueItems":
+            return any(v is True for v in compacted)
+        if key == "pattern":
+            unresolved.extend({"pattern": v} for v in compacted)
+            return _UNDEF
+        if key == "not":
+            return {"anyOf": [clone(v, memo) for v in compacted]}
+        if key in ("contains", "propertyNames"):
+            return self.merge(compacted, path)
+        if key == "definitions":
+            result = self.merge_group(compacted, path)
+            return result if result else _UNDEF
+        if key == "dependencies":
+            return self.merge_dependencies(compacted, path)
+        if key in SCHEMA_ARRAYS:
+            return self.merge_combinations(compacted, path)
+        raise MergeError(
+            path,
+            f"No resolver found for key {key}: conflicting values {', '.join(_short(v) for v in compacted)}",
+        )
+
+    def merge_group(self, groups: list[Any], path: list[str]) -> dict[str, Any]:
+        groups = [g for g in groups if isinstance(g, dict)]
+        out: dict[str, Any] = {}
+        keys: list[str] = []
+        seen: set[str] = set()
+        for g in groups:
+            for k in g:
+                if k not in seen:
+                    seen.add(k)
+                    keys.append(k)
+        for k in keys:
+            values = _uniq_with([g[k] for g in groups if k in g], schema_equal)
+            result = self.merge(values, [*path, k])
+            if result is not _UNDEF:
+                out[k] = result
+        return out
+
+    def merge_dependencies(self, compacted: list[Any], path: list[str]) -> Any:
+        out: dict[str, Any] = {}
+        keys: list[str] = []
+        for g in compacted:
+            for k in g:
+                if k not in keys:
+                    keys.append(k)
+        for k in keys:
+            values = [g[k] for g in compacted if k in g]
+            arrays = [v for v in values if isinstance(v, list)]
+            schemas = [v for v in values if not isinstance(v, list)]
+            if arrays and not schemas:
+                union: list[Any] = []
+                for a in arrays:
+                    for v in a:
+                        if v not in union:
+                            union.append(v)
+                out[k] = union
+            else:
+                if arrays:
+                    schemas.append({"required": sorted({x for a in arrays for x in a})})
+                out[k] = self.merge(_uniq_with(schemas, schema_equal), [*path, k])
+        return out
+
+    def merge_combinations(self, compacted: list[Any], path: list[str]) -> Any:
+        combos: list[list[Any]] = [[]]
+        for options in compacted:
+            if not isinstance(options, list):
+                raise MergeError(path, "anyOf/oneOf must be a list")
+            combos = [[*c, o] for c in combos for o in options]
+        results = [self.merge(c, path) for c in combos]
+        results = [r for r in results if r is not _UNDEF]
+        results = _uniq_with(results, schema_equal)
+        if not results:
+            raise MergeError(path, f"Could not resolve values for path: {join_pointer(path)}")
+        return results
+
+    def merge_properties(self, schemas: list[dict[str, Any]], path: list[str]) -> dict[str, Any]:
+        values = [{k: s[k] for k in PROPERTY_KEYS if k in s} for s in schemas]
+        values = _uniq_with(values, schema_equal)
+        result: dict[str, Any] = {}
+        add = self.merge(
+            [v.get("additionalProperties", _UNDEF) for v in values], [*path, "additionalProperties"]
+        )
+        pattern = self.merge_group(
+            [v["patternProperties"] for v in values if "patternProperties" in v], [*path, "patternProperties"]
+        )
+        props = self.merge_group(
+            [v["properties"] for v in values if "properties" in v], [*path, "properties"]
+        )
+        if add is False:
+            props = {k: v for k, v in props.items() if v is not False}
+        if add is not _UNDEF and add != {}:
+            result["additionalProperties"] = add
+        if pattern:
+            result["patternProperties"] = pattern
+        if props:
+            result["properties"] = props
+        return result
+
+    def merge_items(self, schemas: list[dict[str, Any]], path: list[str]) -> dict[str, Any]:
+        values = [{k: s[k] for k in ITEM_KEYS if k in s} for s in schemas]
+        values = _uniq_with(values, schema_equal)
+        items = [v["items"] for v in values if "items" in v]
+        result: dict[str, Any] = {}
+        if all(not isinstance(i, list) for i in items):
+            merged_items = self.merge(items, [*path, "items"])
+            if merged_items is not _UNDEF:
+                result["items"] = merged_items
+            extra = [v["additionalItems"] for v in values if "additionalItems" in v]
+            if extra:
+                merged_extra = self.merge(extra, [*path, "additionalItems"])
+                if merged_extra is not _UNDEF:
+                    result["additionalItems"] = merged_extra
+            return result
+        # tuple form: merge position by position; a schema-form items applies to every position
+        length = max(len(i) for i in items if isinstance(i, list))
+        tuples: list[Any] = []
+        for pos in range(length):
+            at_pos = []
+            for v in values:
+                it = v.get("items", _UNDEF)
+                if isinstance(it, list):
+                    at_pos.append(it[pos] if pos < len(it) else v.get("additionalItems", _UNDEF))
+                else:
+                    at_pos.append(it)
+            merged_pos = self.merge(at_pos, [*path, "items", str(pos)])
+            tuples.append({} if merged_pos is _UNDEF else merged_pos)
+        result["items"] = tuples
+        rest = [
+            v.get("additionalItems", _UNDEF) if isinstance(v.get("items"), list) else v.get("items", _UNDEF)
+            for v in values
+        ]
+        merged_rest = self.merge(rest, [*path, "additionalItems"])
+        if merged_rest is not _UNDEF:
+            result["additionalItems"] = merged_rest
+        return result
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def flatten_all_of(schema: Any) -> list[Any]:
+    """[schema without allOf, *each allOf member flattened], depth-first pre-order."""
+    if not isinstance(schema, dict):
+        return [schema]
+    members = schema.get("allOf")
+    copy = {k: v for k, v in schema.items() if k != "allOf"}
+    out = [copy]
+    if isinstance(members, list):
+        for m in members:
+            out.extend(flatten_all_of(m))
+    return out
+
+
+def merge_all_of(schema: dict[str, Any]) -> dict[str, Any]:
+    """Merge the root's ``allOf`` (recursively, at every level) into the root object itself.
+
+    Root keys keep their position; keys that only members have are appended. Raises :class:`MergeError`.
+    """
+    merged = _Merger().merge(flatten_all_of(schema), [])
+    if not isinstance(merged, dict):
+        merged = {}
+    for key in list(schema):
+        if key not in merged:
+            del schema[key]
+    for key, value in merged.items():
+        schema[key] = value
+    return schema

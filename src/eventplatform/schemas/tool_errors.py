@@ -1,0 +1,28 @@
+"""The one error type of the schema repository toolkit: a one-line message naming file and JSON pointer."""
+
+from __future__ import annotations
+
+
+class SchemaToolError(Exception):
+    """Bad input for materialize/dereference: ``<file>: <json pointer>: <what>`` on one line.
+
+    ``file`` is the schema file being processed (or ``<stdin>``), ``pointer`` the JSON pointer inside it
+    where the problem is ("" for the whole document).
+    """
+
+    def __init__(self, file: str, pointer: str, message: str) -> None:
+        self.file = file
+        self.pointer = pointer
+        self.message = " ".join(str(message).split())  # always one line
+        super().__init__(self.line())
+
+    def line(self) -> str:
+        return f"{self.file}: {self.pointer or '/'}: {self.message}"
+
+    def with_file(self, file: str) -> SchemaToolError:
+        """The same error attributed to another file (e.g. the schema whose $ref led here)."""
+        if self.file == file:
+            return self
+        return SchemaToolError(
+            file, self.pointer, f"{self.message} (in {self.file})" if self.file else self.message
+        )
