@@ -198,6 +198,23 @@ def test_follow_sees_new_events_and_new_topics(kafka_broker: Broker) -> None:
     run(go())
 
 
+def test_topics_are_created_on_first_use_with_the_configured_partitions(kafka_broker: Broker) -> None:
+    topic = unique("eqiad.test.created")
+
+    async def go() -> dict[int, tuple[int, int]]:
+        log = KafkaLog.from_url(f"{kafka_broker.url}?partitions=3&replication=1")
+        assert (
+            await log.produce([Message(topic, b'{"k":%d}' % i, b"%d" % i) for i in range(30)]) == [None] * 30
+        )
+        marks = await log.watermarks(topic)
+        await log.close()
+        return marks
+
+    marks = run(go())
+    assert sorted(marks) == [0, 1, 2]
+    assert sum(high for _, high in marks.values()) == 30
+
+
 def test_event_over_message_max_bytes_is_invalid_not_a_crash(kafka_broker: Broker) -> None:
     topic = unique("test.big")
 

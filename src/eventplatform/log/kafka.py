@@ -80,6 +80,10 @@ class KafkaSettings:
     linger_ms: float = 2.0
     client_id: str = "eventplatform"
     compression: str = "none"
+    # topics are created on first use with these (an existing topic is left as it is)
+    create_topics: bool = True
+    partitions: int = 1
+    replication: int = 1
     producer_config: dict[str, Any] = field(default_factory=dict)  # extra librdkafka settings, both producers
     hasty_config: dict[str, Any] = field(default_factory=dict)
     consumer_config: dict[str, Any] = field(default_factory=dict)
@@ -152,13 +156,14 @@ class KafkaLog:
         self.brokers_down = False  # the guaranteed producer reported every broker unreachable
         self.last_error: str | None = None
         self._fatal = False
+        self._known_topics: set[str] = set()
         self.discovery_interval = 2.0  # seconds between looks for new topics/partitions while following
 
     # -- construction --------------------------------------------------------------------------------
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> KafkaLog:
-        """``kafka://HOST:PORT[,HOST:PORT][?delivery_timeout=S&linger_ms=MS&compression=lz4&client_id=ID]``;
+        """``kafka://HOST:PORT[,HOST:PORT][?delivery_timeout=S&partitions=N&replication=N&linger_ms=MS&...]``;
         keyword options (same names, plus ``producer_config``/``hasty_config``/``consumer_config``) win."""
         parts = urlsplit(url)
         if parts.scheme != "kafka" or not parts.netloc:
@@ -169,6 +174,10 @@ class KafkaLog:
         for name, value in values.items():
             if name in ("delivery_timeout", "request_timeout", "linger_ms"):
                 setattr(settings, name, float(value))
+            elif name in ("partitions", "replication"):
+                setattr(settings, name, int(value))
+            elif name == "create_topics":
+                settings.create_topics = str(value).lower() not in ("0", "false", "no", "off")
             elif name in ("client_id", "compression"):
                 setattr(settings, name, str(value))
             elif name in ("producer_config", "hasty_config", "consumer_config"):
@@ -300,7 +309,11 @@ class KafkaLog:
         batch = _Batch(len(messages), loop, self._failure)
         timeout = self.settings.delivery_timeout
         deadline = time.monotonic() + timeout
+        unusable = await self._prepare_topics(messages)
         for i, m in enumerate(messages):
+            if unusable and m.topic in unusable:
+                batch.fail(i, unusable[m.topic])
+                continue
             cb = partial(batch.done, i)
             while True:
                 producer = self._guaranteed
@@ -336,6 +349,38 @@ class KafkaLog:
             PRODUCED.labels("guaranteed").inc(len(messages) - failed)
         return batch.outcomes
 
+    async def _prepare_topics(self, messages: Sequence[Message]) -> dict[str, EventFailure]:
+        """Create the topics this log has not written to yet (partitions and replication from settings);
+        a topic that cannot be created fails its messages. One admin request per new topic, per process."""
+        if not self.settings.create_topics:
+            return {}
+        known = self._known_topics
+        new = {m.topic for m in messages if m.topic not in known}
+        if not new or self.brokers_down:
+            return {}
+        # bounded, so that a batch still gets its answer close to the delivery timeout when Kafka is away
+        timeout = min(self.settings.request_timeout, self.settings.delivery_timeout / 2)
+        try:
+            problems = await self._run(
+                self._create_topics, sorted(new), self.settings.partitions, self.settings.replication, timeout
+            )
+        except KafkaException:
+            # broker unreachable: librdkafka queues the messages and they fail by the delivery timeout
+            return {}
+        out: dict[str, EventFailure] = {}
+        for topic in new:
+            if topic in problems:
+                code, text = problems[topic]
+                if code in _UNREACHABLE or code in (KafkaError._TIMED_OUT, KafkaError.REQUEST_TIMED_OUT):
+                    continue  # not the topic's fault: try again with the next batch
+                out[topic] = EventError(
+                    Codes.DELIVERY_FAILED, f"Kafka topic {topic} cannot be created: {text}."
+                )
+                DELIVERY_FAILURES.labels(Codes.DELIVERY_FAILED).inc()
+            else:
+                known.add(topic)
+        return out
+
     def _queue_full_failure(self) -> EventFailure:
         code = Codes.LOG_UNAVAILABLE if self.brokers_down else Codes.DELIVERY_TIMEOUT
         DELIVERY_FAILURES.labels(code).inc()
@@ -348,8 +393,12 @@ class KafkaLog:
     async def _produce_hasty(self, messages: Sequence[Message]) -> list[Exception | None]:
         producer = self._hasty
         assert producer is not None
+        unusable = await self._prepare_topics(messages)
         out: list[Exception | None] = []
         for m in messages:
+            if unusable and m.topic in unusable:
+                out.append(unusable[m.topic])
+                continue
             try:
                 producer.produce(m.topic, m.value, m.key, timestamp=m.timestamp_ms or 0)
                 out.append(None)
@@ -444,31 +493,41 @@ class KafkaLog:
             return
 
         def create() -> None:
-            admin = self._admin_client()
-            t = self.settings.request_timeout
-            futures = admin.create_topics(
-                [
-                    NewTopic(name, num_partitions=partitions, replication_factor=replication)
-                    for name in topics
-                ],
-                operation_timeout=t,
-                request_timeout=t,
-            )
-            problems = []
-            for name, fut in futures.items():
-                try:
-                    fut.result(timeout=t + 5)
-                except KafkaException as exc:
-                    err = exc.args[0]
-                    if isinstance(err, KafkaError) and err.code() == KafkaError.TOPIC_ALREADY_EXISTS:
-                        continue
-                    problems.append(f"{name}: {err.str() if isinstance(err, KafkaError) else err}")
-                except Exception as exc:
-                    problems.append(f"{name}: {exc}")
+            problems = self._create_topics(list(topics), partitions, replication)
             if problems:
-                raise EventError(Codes.LOG_UNAVAILABLE, "Cannot create Kafka topics: " + "; ".join(problems))
+                raise EventError(
+                    Codes.LOG_UNAVAILABLE,
+                    "Cannot create Kafka topics: "
+                    + "; ".join(f"{t}: {text}" for t, (_, text) in problems.items()),
+                )
 
         await self._run(create)
+
+    def _create_topics(
+        self, topics: Sequence[str], partitions: int, replication: int, timeout: float | None = None
+    ) -> dict[str, tuple[int, str]]:
+        """Create what does not exist (blocking); topic -> (Kafka error code, message) of each failure."""
+        admin = self._admin_client()
+        t = self.settings.request_timeout if timeout is None else timeout
+        futures = admin.create_topics(
+            [NewTopic(name, num_partitions=partitions, replication_factor=replication) for name in topics],
+            operation_timeout=t,
+            request_timeout=t,
+        )
+        problems: dict[str, tuple[int, str]] = {}
+        for name, fut in futures.items():
+            try:
+                fut.result(timeout=t + 1)
+            except KafkaException as exc:
+                err = exc.args[0]
+                if isinstance(err, KafkaError):
+                    if err.code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                        problems[name] = (err.code(), f"{err.name()}: {err.str()}")
+                else:
+                    problems[name] = (KafkaError.UNKNOWN, str(err))
+            except Exception as exc:
+                problems[name] = (KafkaError._TIMED_OUT, str(exc))
+        return problems
 
     # -- consuming -----------------------------------------------------------------------------------
 
