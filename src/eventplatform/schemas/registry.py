@@ -129,7 +129,9 @@ def parse_schema_text(data: bytes) -> Any:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise ValueError(f"schema is not valid YAML/JSON{where}") from exc
+        raise ValueError(f"not valid YAML/JSON{where}") from exc
+    except Exception as exc:  # the repository loader's own error type
+        raise ValueError(f"not valid YAML/JSON: {_short(str(exc), 200)}") from exc
 
 
 def normalize_numbers(value: Any) -> Any:

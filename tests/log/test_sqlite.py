@@ -1,0 +1,286 @@
+"""SQLiteLog: offsets, consume from offsets/timestamps/end, follow, partitions across processes, SIGKILL."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from eventplatform.errors import EventError
+from eventplatform.log.base import EventLog, Message, Record, Start, open_log
+from eventplatform.log.sqlite import SQLiteLog
+
+
+def run(coro: Any) -> Any:
+    return asyncio.run(coro)
+
+
+async def collect(log: SQLiteLog, topics: list[str], start: Start) -> list[Record]:
+    return [r async for r in log.consume(topics, start)]
+
+
+def msgs(topic: str, n: int, ts: int | None = None, prefix: str = "e") -> list[Message]:
+    return [
+        Message(topic, f"{prefix}{i}".encode(), key=b"k" if i % 2 else None, timestamp_ms=ts)
+        for i in range(n)
+    ]
+
+
+def test_produce_consume_offsets_watermarks(tmp_path: Path) -> None:
+    async def main() -> None:
+        log = open_log(f"sqlite://{tmp_path}/log")
+        assert isinstance(log, SQLiteLog) and isinstance(log, EventLog)
+        assert await log.produce(msgs("a", 3, ts=1000)) == [None, None, None]
+        assert await log.produce(msgs("b", 2, ts=2000) + msgs("a", 2, ts=3000, prefix="x")) == [None] * 4
+        assert log.partition == 0
+        recs = await collect(log, ["a"], Start.beginning())
+        assert [(r.offset, r.value, r.key, r.timestamp_ms) for r in recs] == [
+            (0, b"e0", None, 1000),
+            (1, b"e1", b"k", 1000),
+            (2, b"e2", None, 1000),
+            (3, b"x0", None, 3000),
+            (4, b"x1", b"k", 3000),
+        ]
+        assert all(r.partition == 0 and r.topic == "a" for r in recs)
+        assert await log.watermarks("a") == {0: (0, 5)}
+        assert await log.watermarks("b") == {0: (0, 2)}
+        assert await log.watermarks("nope") == {}
+        assert await log.list_topics() == ["a", "b"]
+        assert await collect(log, ["a"], Start.end()) == []
+        both = await collect(log, ["a", "b"], Start.beginning())
+        assert sorted((r.topic, r.offset) for r in both) == [("a", i) for i in range(5)] + [
+            ("b", 0),
+            ("b", 1),
+        ]
+        # produce() without a timestamp stamps "now"
+        before = int(time.time() * 1000)
+        await log.produce([Message("c", b"{}")])
+        (rec,) = await collect(log, ["c"], Start.beginning())
+        assert before <= rec.timestamp_ms <= int(time.time() * 1000)
+        await log.close()
+
+    run(main())
+
+
+def test_consume_from_timestamp_and_offsets(tmp_path: Path) -> None:
+    async def main() -> None:
+        log = SQLiteLog(tmp_path)
+        # timestamps are not monotonic (meta.dt comes from producers)
+        stamps = [100, 300, 200, 400, 250, 500]
+        for ts in stamps:
+            await log.produce([Message("t", str(ts).encode(), timestamp_ms=ts)])
+
+        async def offsets(start: Start) -> list[int]:
+            return [r.offset for r in await collect(log, ["t"], start)]
+
+        assert await offsets(Start.at_time(0)) == [0, 1, 2, 3, 4, 5]
+        assert await offsets(Start.at_time(250)) == [1, 2, 3, 4, 5]  # earliest offset with ts >= 250
+        assert await offsets(Start.at_time(401)) == [5]
+        assert await offsets(Start.at_time(10_000)) == []
+        assert await offsets(Start.at_offsets({("t", 0): 4})) == [4, 5]
+        assert await offsets(Start.at_offsets({("t", 0): 99})) == []  # clamped to the high-water mark
+        assert await offsets(Start.at_offsets({("x", 0): 1}, fallback="beginning")) == [0, 1, 2, 3, 4, 5]
+        assert await offsets(Start.at_offsets({}, fallback="end")) == []
+        # retention moves the low watermark; offsets never restart
+        assert await log.delete_before("t", 300) == 1
+        assert await log.watermarks("t") == {0: (1, 6)}
+        assert await offsets(Start.at_offsets({("t", 0): 0})) == [1, 2, 3, 4, 5]
+        assert await offsets(Start.at_time(0)) == [1, 2, 3, 4, 5]
+        assert await log.delete_before("t", 10_000) == 5
+        assert await log.watermarks("t") == {0: (6, 6)}
+        await log.produce([Message("t", b"again", timestamp_ms=600)])
+        assert await offsets(Start.beginning()) == [6]
+        assert await offsets(Start.at_time(550)) == [6]
+        await log.close()
+
+    run(main())
+
+
+def test_restart_keeps_offsets_and_partition(tmp_path: Path) -> None:
+    async def main() -> None:
+        log = SQLiteLog(tmp_path)
+        await log.produce(msgs("a", 3))
+        await log.close()
+        log = SQLiteLog(tmp_path)
+        await log.produce(msgs("a", 2))
+        assert log.partition == 0
+        assert [r.offset for r in await collect(log, ["a"], Start.beginning())] == [0, 1, 2, 3, 4]
+        await log.close()
+
+    run(main())
+
+
+def test_follow_sees_new_records_and_partitions(tmp_path: Path) -> None:
+    async def main() -> None:
+        writer1 = SQLiteLog(tmp_path)
+        await writer1.produce(msgs("a", 2))
+        reader = SQLiteLog(tmp_path)
+        got: list[Record] = []
+
+        async def follow() -> None:
+            async for r in reader.consume(["a"], Start.end(), follow=True, poll_interval=0.02):
+                got.append(r)
+                if len(got) == 3:
+                    return
+
+        task = asyncio.create_task(follow())
+        await asyncio.sleep(0.1)
+        await writer1.produce(msgs("a", 1, prefix="new"))
+        writer2 = SQLiteLog(tmp_path)  # a second writer in this process: partition 1
+        await writer2.produce(msgs("a", 2, prefix="p1-"))
+        assert writer2.partition == 1
+        await asyncio.wait_for(task, 5)
+        assert sorted((r.partition, r.offset, r.value) for r in got) == [
+            (0, 2, b"new0"),
+            (1, 0, b"p1-0"),
+            (1, 1, b"p1-1"),
+        ]
+        assert reader.partition is None  # reading claims nothing
+        assert await reader.watermarks("a") == {0: (0, 3), 1: (0, 2)}
+        for log in (writer1, writer2, reader):
+            await log.close()
+
+    run(main())
+
+
+def test_hasty_flush_and_group_commit(tmp_path: Path) -> None:
+    async def main() -> None:
+        log = SQLiteLog(tmp_path, synchronous="normal")
+        assert await log.produce(msgs("h", 10), hasty=True) == [None] * 10
+        await log.flush()
+        assert (await log.watermarks("h"))[0] == (0, 10)
+        # many concurrent produce calls: every one acknowledged, offsets dense and unique
+        outs = await asyncio.gather(*(log.produce(msgs("g", 5, prefix=f"{i}-")) for i in range(200)))
+        assert all(o == [None] * 5 for o in outs)
+        recs = await collect(log, ["g"], Start.beginning())
+        assert [r.offset for r in recs] == list(range(1000))
+        assert len({r.value for r in recs}) == 1000
+        await log.ensure_topics(["empty"])
+        assert "empty" in await log.list_topics()
+        assert await log.watermarks("empty") == {0: (0, 0)}
+        await log.close()
+        assert (await log.produce(msgs("h", 1)))[0].code == "log_unavailable"  # type: ignore[union-attr]
+
+    run(main())
+
+
+def test_explicit_partition_held(tmp_path: Path) -> None:
+    async def main() -> None:
+        a = SQLiteLog.from_url(f"sqlite://{tmp_path}?partition=3&synchronous=normal")
+        assert a.claim() == 3
+        b = SQLiteLog(tmp_path, partition=3)
+        out = await b.produce(msgs("a", 2))
+        assert all(isinstance(o, EventError) and o.code == "log_unavailable" for o in out)
+        assert "held by another process" in str(out[0])
+        await a.close()
+        await b.close()
+        with pytest.raises(ValueError):
+            SQLiteLog(tmp_path, synchronous="sometimes")
+
+    run(main())
+
+
+PRODUCER = textwrap.dedent(
+    """
+    import asyncio, sys
+    from eventplatform.log.base import Message
+    from eventplatform.log.sqlite import SQLiteLog
+
+    async def main(directory, name, batches, sync):
+        log = SQLiteLog(directory, synchronous=sync)
+        if name != "p":  # claim first, then wait for "go" so that both writers overlap
+            sys.stdout.write(f"claimed {log.claim()}\\n")
+            sys.stdout.flush()
+            sys.stdin.readline()
+        for b in range(batches):
+            batch = [Message("dur", f"{name}-{b}-{i}".encode()) for i in range(50)]
+            out = await log.produce(batch)
+            assert out == [None] * 50, out
+            sys.stdout.write(f"{b}\\n")
+            sys.stdout.flush()
+        await log.close()
+
+    asyncio.run(main(sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]))
+    """
+)
+
+
+def _spawn(directory: Path, name: str, batches: int, sync: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-c", PRODUCER, str(directory), name, str(batches), sync],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+
+
+@pytest.mark.parametrize("sync", ["normal", "full"])
+def test_sigkill_keeps_every_acknowledged_event(tmp_path: Path, sync: str) -> None:
+    proc = _spawn(tmp_path, "p", 1_000_000, sync)
+    acked = -1
+    assert proc.stdout is not None
+    deadline = time.monotonic() + 30
+    while acked < 30 and time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        assert line, proc.stderr.read() if proc.stderr else "producer died"
+        acked = int(line)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    # lines written before the kill but not read yet are acknowledged too
+    rest = proc.stdout.read()
+    for line in rest.split():
+        acked = int(line)
+    assert proc.returncode == -signal.SIGKILL
+
+    async def main() -> set[bytes]:
+        log = SQLiteLog(tmp_path)
+        values = {r.value for r in await collect(log, ["dur"], Start.beginning())}
+        await log.close()
+        return values
+
+    values = run(main())
+    missing = [
+        f"p-{b}-{i}" for b in range(acked + 1) for i in range(50) if f"p-{b}-{i}".encode() not in values
+    ]
+    assert not missing, missing[:5]
+    assert acked >= 30
+
+
+def test_two_processes_two_partitions(tmp_path: Path) -> None:
+    procs = [_spawn(tmp_path, name, 40, "normal") for name in ("a", "b")]
+    claimed = set()
+    for p in procs:
+        assert p.stdout is not None
+        claimed.add(p.stdout.readline().strip())
+    assert claimed == {"claimed 0", "claimed 1"}
+    for p in procs:
+        out, err = p.communicate("go\n", timeout=60)
+        assert p.returncode == 0, err
+        assert out.split()[-1] == "39"
+
+    async def main() -> None:
+        log = SQLiteLog(tmp_path)
+        recs = await collect(log, ["dur"], Start.beginning())
+        assert len(recs) == 2 * 40 * 50
+        by_part: dict[int, list[int]] = {}
+        for r in recs:
+            by_part.setdefault(r.partition, []).append(r.offset)
+        assert sorted(by_part) == [0, 1]
+        for offsets in by_part.values():
+            assert offsets == list(range(40 * 50))  # dense from 0, in order within a partition
+        assert {r.value.split(b"-")[0] for r in recs} == {b"a", b"b"}
+        marks = await log.watermarks("dur")
+        assert marks == {0: (0, 2000), 1: (0, 2000)}
+        await log.close()
+
+    run(main())
