@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sqlite3
 import tempfile
 import time
 
@@ -57,15 +58,41 @@ async def run(events: int, batch: int, concurrency: int, synchronous: str, direc
     await log.close()
 
 
+def baseline(events: int, per_tx: int, synchronous: str, directory: str) -> None:
+    """Raw sqlite3 executemany into the same table shape and pragmas: the ceiling for this machine."""
+    conn = sqlite3.connect(f"{directory}/baseline.db", isolation_level=None)
+    conn.execute("PRAGMA page_size=16384")
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute(f"PRAGMA synchronous={synchronous.upper()}")
+    conn.execute(
+        "CREATE TABLE t (offset INTEGER PRIMARY KEY, ts INTEGER NOT NULL, key BLOB, value BLOB NOT NULL)"
+    )
+    value = small_event(0)
+    t0 = time.perf_counter()
+    for start in range(0, events, per_tx):
+        conn.execute("BEGIN IMMEDIATE")
+        conn.executemany(
+            "INSERT INTO t (offset, ts, key, value) VALUES (?, ?, ?, ?)",
+            ((start + i, 0, None, value) for i in range(per_tx)),
+        )
+        conn.execute("COMMIT")
+    dt = time.perf_counter() - t0
+    conn.close()
+    print(f"baseline: raw sqlite3, {per_tx} rows per transaction: {events / dt:,.0f} rows/s")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--events", type=int, default=500_000)
     ap.add_argument("--batch", type=int, default=100)
     ap.add_argument("--concurrency", type=int, default=64)
     ap.add_argument("--synchronous", choices=["full", "normal"], default="full")
+    ap.add_argument("--baseline", action="store_true", help="also time raw sqlite3 (same pragmas)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(dir=".") as d:
         asyncio.run(run(args.events, args.batch, args.concurrency, args.synchronous, d))
+        if args.baseline:
+            baseline(args.events, args.batch * args.concurrency, args.synchronous, d)
 
 
 if __name__ == "__main__":

@@ -42,6 +42,8 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
+from itertools import chain
+from operator import attrgetter
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
@@ -68,6 +70,10 @@ CREATE TABLE IF NOT EXISTS time_index (
     PRIMARY KEY (topic_id, max_ts, first_offset)
 ) WITHOUT ROWID;
 """
+
+
+_key = attrgetter("key")
+_value = attrgetter("value")
 
 
 def _now_ms() -> int:
@@ -202,28 +208,43 @@ class _Writer:
         error: Exception | None = None
         try:
             self._conn.execute("BEGIN IMMEDIATE")
-            groups: dict[str, list[tuple[Message, int]]] = {}
+            # topic -> [(messages, stamps)]; rows are then streamed to executemany by C-level iterators
+            # (zip/map/chain), so there is no per-row Python code on the write path.
+            groups: dict[str, list[tuple[Sequence[Message], Sequence[int]]]] = {}
             for job in jobs:
-                for m, ts in zip(job.messages, job.stamps, strict=True):
-                    g = groups.get(m.topic)
-                    if g is None:
-                        g = groups[m.topic] = []
-                    g.append((m, ts))
+                msgs = job.messages
+                t0 = msgs[0].topic
+                if all(m.topic == t0 for m in msgs):
+                    groups.setdefault(t0, []).append((msgs, job.stamps))
+                    continue
+                split: dict[str, tuple[list[Message], list[int]]] = {}
+                for m, ts in zip(msgs, job.stamps, strict=True):
+                    part = split.setdefault(m.topic, ([], []))
+                    part[0].append(m)
+                    part[1].append(ts)
+                for topic, part in split.items():
+                    groups.setdefault(topic, []).append(part)
             conn = self._conn
-            for topic, items in groups.items():
+            for topic, parts in groups.items():
                 state = self._topic(topic)
                 first = state.next_offset
+                count = sum(len(msgs) for msgs, _ in parts)
                 conn.executemany(
                     f"INSERT INTO {state.table} (offset, ts, key, value) VALUES (?, ?, ?, ?)",
-                    [(first + i, ts, m.key, m.value) for i, (m, ts) in enumerate(items)],
+                    zip(
+                        range(first, first + count),
+                        chain.from_iterable(stamps for _, stamps in parts),
+                        chain.from_iterable(map(_key, msgs) for msgs, _ in parts),
+                        chain.from_iterable(map(_value, msgs) for msgs, _ in parts),
+                        strict=True,
+                    ),
                 )
-                batch_max = max(ts for _, ts in items)
-                running = max(state.max_ts, batch_max)
+                running = max(state.max_ts, max(max(stamps) for _, stamps in parts))
                 conn.execute(
                     "INSERT INTO time_index (topic_id, max_ts, first_offset) VALUES (?, ?, ?)",
                     (state.id, running, first),
                 )
-                state.next_offset = first + len(items)
+                state.next_offset = first + count
                 state.max_ts = running
                 conn.execute("UPDATE topics SET next_offset = ? WHERE id = ?", (state.next_offset, state.id))
             conn.execute("COMMIT")
