@@ -46,12 +46,13 @@ def walk(schema: Any, callback: Callable[[dict[str, Any]], None]) -> None:
         callback(node)
 
 
-def enforce_numeric_bounds(schema: Any, bounds: Sequence[float] | None) -> Any:
-    """A copy of ``schema`` with bounds filled in (the input is not changed)."""
+def enforce_numeric_bounds(schema: Any, bounds: Sequence[float] | None, *, copy: bool = True) -> Any:
+    """``schema`` with bounds filled in; a copy unless ``copy=False`` (then changed in place)."""
     if not bounds:
         return schema
     lo, hi = bounds[0], bounds[1]
-    schema = clone(schema, {})
+    if copy:
+        schema = clone(schema, {})
     for node in iter_schema_nodes(schema):
         t = node.get("type")
         if t == "integer" or t == "number":

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 import sys
 from dataclasses import dataclass, field
 from typing import Any
@@ -75,14 +74,21 @@ def dereference_schema(
 
 
 def materialize_schema(
-    schema: dict[str, Any], options: Options, *, source: str = "<schema>", fetcher: Fetcher | None = None
+    schema: dict[str, Any],
+    options: Options,
+    *,
+    source: str = "<schema>",
+    fetcher: Fetcher | None = None,
+    copy: bool = True,
 ) -> dict[str, Any]:
-    """The materialized form of ``schema`` (the input is not changed)."""
-    schema = clone(_check_root(schema, source), {})
+    """The materialized form of ``schema`` (the input is not changed unless ``copy=False``)."""
+    schema = _check_root(schema, source)
+    if copy:
+        schema = clone(schema, {})
     if options.should_dereference:
         schema = dereference_schema(schema, options, source=source, fetcher=fetcher)
     if options.enforced_numeric_bounds:
-        schema = enforce_numeric_bounds(schema, options.enforced_numeric_bounds)
+        schema = enforce_numeric_bounds(schema, options.enforced_numeric_bounds, copy=False)
     if options.should_generate_example:
         examples = schema.get("examples")
         if not examples:
@@ -119,6 +125,7 @@ class _Job:
     version: str = ""
     produced: list[str] = field(default_factory=list)
     deps: list[int] = field(default_factory=list)
+    owned: bool = False  # the schema was read by this run, so it may be changed in place
 
 
 def _log(options: Options, message: str) -> None:
@@ -181,7 +188,9 @@ def _build(jobs: list[_Job], options: Options, fetcher: Fetcher) -> list[Materia
     overlay_paths: list[str] = []
     try:
         for job in _order_jobs(jobs, fetcher, options):
-            schema = materialize_schema(job.schema, options, source=job.source, fetcher=fetcher)
+            schema = materialize_schema(
+                job.schema, options, source=job.source, fetcher=fetcher, copy=not job.owned
+            )
             result = MaterializeResult(job.source, job.version, schema)
             for ct in options.content_types:
                 path = os.path.join(job.out_dir, f"{job.version}.{ct}")
@@ -302,12 +311,20 @@ def _out_dir(source: str, options: Options) -> str:
 
 
 def materialize_documents(
-    documents: list[tuple[str, Any]], options: Options, *, fetcher: Fetcher | None = None, write: bool = True
+    documents: list[tuple[str, Any]],
+    options: Options,
+    *,
+    fetcher: Fetcher | None = None,
+    write: bool = True,
+    owned: bool = False,
 ) -> list[MaterializeResult]:
-    """Materialize already-parsed documents ``(source path or "<stdin>", schema)`` as one run."""
+    """Materialize already-parsed documents ``(source path or "<stdin>", schema)`` as one run.
+
+    ``owned=True`` lets the run change the given documents in place (they were read for it).
+    """
     fetcher = fetcher or make_fetcher(options)
     jobs = [
-        _Job(source, _check_root(schema, source), _out_dir(source, options) if write else "")
+        _Job(source, _check_root(schema, source), _out_dir(source, options) if write else "", owned=owned)
         for source, schema in documents
     ]
     if not write:
@@ -333,7 +350,7 @@ def materialize_paths(
     for p in paths:
         abspath = os.path.abspath(os.path.join(options.cwd, p))
         documents.append((abspath, _read_schema(abspath)))
-    return materialize_documents(documents, options, fetcher=fetcher, write=write)
+    return materialize_documents(documents, options, fetcher=fetcher, write=write, owned=True)
 
 
 def materialize_to_path(
@@ -365,10 +382,12 @@ def materialize_all(options: Options, *, fetcher: Fetcher | None = None) -> list
         if isinstance(schema, dict) and is_ignored(schema, options):
             continue
         documents.append((path, schema))
-    return materialize_documents(documents, options, fetcher=fetcher)
+    return materialize_documents(documents, options, fetcher=fetcher, owned=True)
 
 
 def _git(args: list[str], cwd: str) -> str:
+    import subprocess
+
     try:
         proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=False)
     except OSError as exc:

@@ -242,7 +242,10 @@ class _Merger:
             if key in PROPERTY_KEYS or key in ITEM_KEYS:
                 continue
             values = [s[key] for s in schemas if key in s]
-            compacted = _uniq_with(values, lambda a, b, key=key: keyword_equal(key, a, b))
+            if len(values) > 1:
+                compacted = _uniq_with(values, lambda a, b, key=key: keyword_equal(key, a, b))
+            else:
+                compacted = values
             kpath = [*path, key]
             if len(compacted) == 1 and key in SCHEMA_ARRAYS:
                 value = compacted[0]

@@ -103,9 +103,130 @@ def _yaml_error_message(exc: yaml.YAMLError) -> str:
     return f"unparsable YAML: {problem}{where}"
 
 
+class _Fallback(Exception):
+    """The fast loader met a construct it leaves to the full PyYAML loader (tags, merge keys...)."""
+
+
+_INT_RE = re.compile(r"^[-+]?(?:0|[1-9][0-9]*)$")
+_SPECIAL_FIRST = frozenset("-+.0123456789tTfFnN~<")
+
+
+def _plain_scalar(value: str) -> Any:
+    """Resolve a plain scalar like js-yaml's default safe schema (fast path; rare forms fall back)."""
+    if not value:
+        return None
+    c = value[0]
+    if c not in _SPECIAL_FIRST:
+        return value
+    if c in "tTfF":
+        if value in ("true", "True", "TRUE"):
+            return True
+        if value in ("false", "False", "FALSE"):
+            return False
+        return value
+    if c in "nN~":
+        return None if value in ("~", "null", "Null", "NULL") else value
+    if c == "<":
+        if value == "<<":
+            raise _Fallback
+        return value
+    if _INT_RE.match(value):
+        n = int(value)
+        return float(n) if n > MAX_SAFE_INTEGER or n < -MAX_SAFE_INTEGER else n
+    if (
+        _JS_FLOAT_RE.match(value)
+        or _is_yaml_int(value)
+        or _DATE_RE.match(value)
+        or _TIMESTAMP_RE.match(value)
+    ):
+        raise _Fallback
+    return value
+
+
+def _fast_load(text: str) -> Any:
+    """Build the document straight from libyaml's events (PyYAML's composer+constructor are the slow part)."""
+    from yaml._yaml import CParser
+
+    parser = CParser(text)
+    get = parser.get_event
+    anchors: dict[str, Any] = {}
+    scalar_ev = yaml.ScalarEvent
+    map_start = yaml.MappingStartEvent
+    map_end = yaml.MappingEndEvent
+    seq_start = yaml.SequenceStartEvent
+    seq_end = yaml.SequenceEndEvent
+    alias_ev = yaml.AliasEvent
+
+    def build(ev: Any) -> Any:
+        cls = type(ev)
+        if cls is scalar_ev:
+            if ev.tag is not None and ev.tag != "!":
+                raise _Fallback
+            value = _plain_scalar(ev.value) if not ev.style else ev.value
+            if ev.anchor is not None:
+                anchors[ev.anchor] = value
+            return value
+        if cls is map_start:
+            if ev.tag is not None and ev.tag != "!":
+                raise _Fallback
+            d: dict[Any, Any] = {}
+            if ev.anchor is not None:
+                anchors[ev.anchor] = d
+            while True:
+                kev = get()
+                if type(kev) is map_end:
+                    return d
+                key = build(kev)
+                if isinstance(key, (dict, list)):
+                    raise _Fallback
+                if key in d:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"duplicated mapping key {key!r}", kev.start_mark
+                    )
+                d[key] = build(get())
+        if cls is seq_start:
+            if ev.tag is not None and ev.tag != "!":
+                raise _Fallback
+            lst: list[Any] = []
+            if ev.anchor is not None:
+                anchors[ev.anchor] = lst
+            while True:
+                iev = get()
+                if type(iev) is seq_end:
+                    return lst
+                lst.append(build(iev))
+        if cls is alias_ev:
+            if ev.anchor not in anchors:
+                raise yaml.composer.ComposerError(
+                    None, None, f"found undefined alias {ev.anchor!r}", ev.start_mark
+                )
+            return anchors[ev.anchor]
+        raise _Fallback
+
+    try:
+        get()  # stream start
+        ev = get()
+        if type(ev) is yaml.StreamEndEvent:
+            return None
+        value = build(get())
+        get()  # document end
+        ev = get()
+        if type(ev) is not yaml.StreamEndEvent:
+            raise yaml.composer.ComposerError(
+                "expected a single document in the stream", None, "but found another document", ev.start_mark
+            )
+        return value
+    finally:
+        parser.dispose()
+
+
 def load_yaml(text: str, source: str = "<string>") -> Any:
     """Parse one YAML document like js-yaml ``safeLoad``; errors become a one-line SchemaToolError."""
     try:
+        try:
+            return _fast_load(text)
+        except _Fallback:
+            pass
         return yaml.load(text, Loader=_Loader)
     except yaml.YAMLError as exc:
         raise SchemaToolError(source, "", _yaml_error_message(exc)) from exc
@@ -524,8 +645,13 @@ class _YamlWriter:
         # iterative pre-order walk in insertion order (same order as js-yaml's recursive inspectNode)
         while stack:
             obj = stack.pop()
-            if isinstance(obj, dict):
+            t = type(obj)
+            if t is dict:
                 children: Any = obj.values()
+            elif t is list:
+                children = obj
+            elif isinstance(obj, dict):
+                children = obj.values()
             elif isinstance(obj, list):
                 children = obj
             else:
@@ -540,69 +666,83 @@ class _YamlWriter:
             stack.extend(reversed([c for c in children if isinstance(c, (dict, list))]))
         self.duplicates = {oid: i for i, oid in enumerate(dups)}
 
-    def node(self, level: int, obj: Any, compact: bool, iskey: bool = False) -> str:
-        if isinstance(obj, str):
-            return _write_scalar(obj, level, iskey)
-        if isinstance(obj, dict):
-            dup = self.duplicates.get(id(obj)) if self.duplicates else None
-            if dup is not None:
-                if dup in self.used:
-                    return f"*ref_{dup}"
-                self.used.add(dup)
-                if obj:
-                    return f"&ref_{dup}" + self.mapping(level, obj, False)
-                return f"&ref_{dup} {{}}"
+    def node(self, level: int, obj: Any, compact: bool) -> str:
+        t = type(obj)
+        if t is str:
+            return _write_scalar(obj, level, False)
+        if t is dict or (t is not list and isinstance(obj, dict)):
+            if self.duplicates:
+                dup = self.duplicates.get(id(obj))
+                if dup is not None:
+                    if dup in self.used:
+                        return f"*ref_{dup}"
+                    self.used.add(dup)
+                    if obj:
+                        return f"&ref_{dup}" + self.mapping(level, obj, False)
+                    return f"&ref_{dup} {{}}"
             return self.mapping(level, obj, compact) if obj else "{}"
-        if isinstance(obj, list):
-            dup = self.duplicates.get(id(obj)) if self.duplicates else None
-            if dup is not None:
-                if dup in self.used:
-                    return f"*ref_{dup}"
-                self.used.add(dup)
-                if obj:
-                    return f"&ref_{dup}" + self.sequence(level, obj, False)
-                return f"&ref_{dup} []"
+        if t is list or isinstance(obj, list):
+            if self.duplicates:
+                dup = self.duplicates.get(id(obj))
+                if dup is not None:
+                    if dup in self.used:
+                        return f"*ref_{dup}"
+                    self.used.add(dup)
+                    if obj:
+                        return f"&ref_{dup}" + self.sequence(level, obj, False)
+                    return f"&ref_{dup} []"
             return self.sequence(level, obj, compact) if obj else "[]"
+        if t is int:
+            if -MAX_SAFE_INTEGER <= obj <= MAX_SAFE_INTEGER:
+                return str(obj)
+            return _yaml_number(obj)
         if obj is True:
             return "true"
         if obj is False:
             return "false"
         if obj is None:
             return "null"
+        if isinstance(obj, str):
+            return _write_scalar(str(obj), level, False)
         if isinstance(obj, (int, float)):
             return _yaml_number(obj)
         if isinstance(obj, _dt.date):
             return _iso_date(obj)
         raise TypeError(f"cannot serialize {type(obj).__name__} to YAML")
 
-    def mapping(self, level: int, obj: dict[str, Any], compact: bool) -> str:
+    def mapping(self, level: int, obj: dict[Any, Any], compact: bool) -> str:
         parts = []
         nl = "\n" + "  " * level
         first = True
-        for key in sorted(obj, key=schema_key_sort_key):
-            buf = "" if (compact and first) else nl
+        cache = _sort_key_cache
+        for key in obj:
+            if key not in cache:
+                cache[key] = schema_key_sort_key(key if isinstance(key, str) else js_number_to_string(key))
+        node = self.node
+        for key in sorted(obj, key=cache.__getitem__):
+            kd = _write_scalar(key if isinstance(key, str) else js_number_to_string(key), level + 1, True)
+            if len(kd) > 1024:
+                buf = ("" if (compact and first) else nl) + ("?" if kd.startswith("\n") else "? ") + kd + nl
+                vd = node(level + 1, obj[key], True)
+            else:
+                buf = kd if (compact and first) else nl + kd
+                vd = node(level + 1, obj[key], False)
             first = False
-            kd = self.node(level + 1, key if isinstance(key, str) else js_number_to_string(key), True, True)
-            explicit = len(kd) > 1024
-            if explicit:
-                buf += "?" if kd.startswith("\n") else "? "
-            buf += kd
-            if explicit:
-                buf += nl
-            vd = self.node(level + 1, obj[key], explicit)
-            buf += ":" if vd.startswith("\n") else ": "
-            parts.append(buf + vd)
+            parts.append(buf + (":" if vd[:1] == "\n" else ": ") + vd)
         return "".join(parts)
 
     def sequence(self, level: int, obj: list[Any], compact: bool) -> str:
         parts = []
         nl = "\n" + "  " * level
+        node = self.node
         for i, item in enumerate(obj):
-            d = self.node(level + 1, item, True)
+            d = node(level + 1, item, True)
             buf = "" if (compact and i == 0) else nl
-            buf += "-" if d.startswith("\n") else "- "
-            parts.append(buf + d)
+            parts.append(buf + ("-" if d[:1] == "\n" else "- ") + d)
         return "".join(parts)
+
+
+_sort_key_cache: dict[Any, tuple[int, tuple[Any, ...]]] = {}
 
 
 def dump_yaml(data: Any) -> str:
