@@ -1,0 +1,272 @@
+"""Intake on Kafka, end to end: ``eventplatform serve --log kafka://…`` over real sockets, read back with a
+plain confluent-kafka consumer; and the broker going away under load."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+from confluent_kafka import Consumer, TopicPartition
+
+from tests.kafka_broker import Broker, kafka, unique
+
+pytestmark = [kafka, pytest.mark.kafka]
+
+EXE = str(Path(sys.executable).with_name("eventplatform"))
+SCHEMA = "/analytics/link_hover/1.0.0"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def write_stream_config(path: Path, stream: str) -> Path:
+    path.write_text(
+        "streams:\n"
+        f"  {stream}:\n"
+        "    schema_title: analytics/link_hover\n"
+        "    topic_prefixes: [eqiad., codfw.]\n"
+        "    message_key_fields: {title: link_title}\n"
+        "  /^[A-Za-z0-9_.-]+\\.error\\.validation$/:\n"
+        "    schema_title: error\n"
+        "    topic_prefixes: [eqiad., codfw.]\n"
+    )
+    return path
+
+
+class Intake:
+    def __init__(
+        self, workdir: Path, log_url: str, stream_config: Path, datacenter: str, workers: int = 1
+    ) -> None:
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("EVENTPLATFORM_")}
+        env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+        self.stderr = workdir / f"serve-{datacenter}.err"
+        self.proc = subprocess.Popen(
+            [
+                EXE,
+                "serve",
+                "--port",
+                str(self.port),
+                "--workers",
+                str(workers),
+                "--log",
+                log_url,
+                "--stream-config",
+                str(stream_config),
+                "--datacenter",
+                datacenter,
+            ],
+            cwd=workdir,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=self.stderr.open("wb"),
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            assert self.proc.poll() is None, self.stderr.read_text()
+            try:
+                if httpx.get(f"{self.url}/_info", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        raise AssertionError("intake did not start:\n" + self.stderr.read_text())
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(5)
+
+
+def event(stream: str, title: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "$schema": SCHEMA,
+        "meta": {"stream": stream, **extra},
+        "link_href": "https://x.org",
+        "link_title": title,
+    }
+
+
+def read_topic(bootstrap: str, topic: str, partitions: int = 1) -> list[tuple[int, bytes | None, dict]]:
+    """(timestamp, key, event) of every message in ``topic``, by an independent consumer."""
+    c = Consumer(
+        {"bootstrap.servers": bootstrap, "group.id": f"t-{uuid.uuid4()}", "enable.partition.eof": True}
+    )
+    try:
+        c.assign([TopicPartition(topic, p, 0) for p in range(partitions)])
+        out = []
+        eof: set[int] = set()
+        deadline = time.monotonic() + 30
+        while len(eof) < partitions and time.monotonic() < deadline:
+            m = c.poll(0.5)
+            if m is None:
+                continue
+            if m.error():
+                eof.add(m.partition())
+                continue
+            out.append((m.timestamp()[1], m.key(), orjson.loads(m.value())))
+        return out
+    finally:
+        c.close()
+
+
+@pytest.fixture
+def stream(tmp_path: Path) -> tuple[str, Path]:
+    name = unique("test.intake.")
+    return name, write_stream_config(tmp_path / "streams.yaml", name)
+
+
+@pytest.fixture
+def intakes(kafka_broker: Broker, stream: tuple[str, Path], tmp_path: Path) -> Iterator[dict[str, Intake]]:
+    started: dict[str, Intake] = {}
+    try:
+        for dc in ("eqiad", "codfw"):
+            started[dc] = Intake(tmp_path / dc, kafka_broker.url, stream[1], dc)
+        yield started
+    finally:
+        for i in started.values():
+            i.stop()
+
+
+def test_http_events_land_in_datacenter_topics_with_keys_and_timestamps(
+    kafka_broker: Broker, intakes: dict[str, Intake], stream: tuple[str, Path]
+) -> None:
+    name = stream[0]
+    eqiad, codfw = intakes["eqiad"], intakes["codfw"]
+    batch = [event(name, f"e{i}", dt="2024-03-15T19:05:00.456Z") for i in range(20)]
+    batch.append({"$schema": SCHEMA, "meta": {"stream": name}, "link_href": 7})  # invalid
+    r = httpx.post(f"{eqiad.url}/v1/events", json=batch, timeout=30)
+    assert r.status_code == 207, r.text
+    assert len(r.json()["invalid"]) == 1
+    r = httpx.post(f"{codfw.url}/v1/events", json=[event(name, "c0")], timeout=30)
+    assert r.status_code == 201, r.text
+    r = httpx.post(
+        f"{codfw.url}/v1/events?hasty=true", json=[event(name, "h0"), event(name, "h1")], timeout=30
+    )
+    assert r.status_code == 202, r.text
+
+    got = read_topic(kafka_broker.bootstrap, f"eqiad.{name}")
+    assert [e["link_title"] for _, _, e in got] == [f"e{i}" for i in range(20)]
+    ts, key, first = got[0]
+    assert ts == 1710529500456  # Kafka timestamp = meta.dt
+    assert key == b'{"title":"e0"}'
+    assert first["meta"]["stream"] == name and first["meta"]["id"]
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:  # the hasty events are produced after the 202
+        titles = sorted(e["link_title"] for _, _, e in read_topic(kafka_broker.bootstrap, f"codfw.{name}"))
+        if titles == ["c0", "h0", "h1"]:
+            break
+        time.sleep(0.3)
+    assert titles == ["c0", "h0", "h1"]
+    errors = read_topic(kafka_broker.bootstrap, "eqiad.eventplatform.error.validation")
+    assert any(e["errored_stream_name"] == name for _, _, e in errors)
+
+
+def test_broker_stopped_under_load_never_loses_a_201(
+    kafka_broker: Broker, stream: tuple[str, Path], tmp_path: Path
+) -> None:
+    """Stop the broker while clients post: intake answers 5xx (never 201) for what Kafka did not
+    acknowledge, does not hang or crash, shows it in /metrics, and recovers by itself when the broker
+    returns. Every event answered 201 is in the topic afterwards."""
+    name = stream[0]
+    timeout_s = 3.0
+    intake = Intake(
+        tmp_path / "fault", f"{kafka_broker.url}?delivery_timeout={timeout_s}", stream[1], "eqiad"
+    )
+    acked: list[str] = []
+    statuses: list[int] = []
+    slowest = [0.0]
+    stop = threading.Event()
+    lock = threading.Lock()
+    problems: list[str] = []
+
+    def load(worker: int) -> None:
+        n = 0
+        with httpx.Client(timeout=60) as client:
+            while not stop.is_set():
+                titles = [f"w{worker}-{n + i}" for i in range(10)]
+                n += 10
+                t0 = time.monotonic()
+                try:
+                    r = client.post(f"{intake.url}/v1/events", json=[event(name, t) for t in titles])
+                except httpx.HTTPError as exc:  # intake must neither hang nor drop the connection
+                    with lock:
+                        problems.append(f"HTTP error {exc!r}")
+                    continue
+                elapsed = time.monotonic() - t0
+                with lock:
+                    statuses.append(r.status_code)
+                    slowest[0] = max(slowest[0], elapsed)
+                    if r.status_code == 201:
+                        acked.extend(titles)
+                    elif r.status_code < 500 or not all(
+                        e["code"] in ("log_unavailable", "delivery_timeout", "delivery_failed")
+                        for e in r.json()["error"]
+                    ):
+                        problems.append(f"{r.status_code}: {r.text[:500]}")  # never 2xx when not acked
+                time.sleep(0.02)
+
+    threads = [threading.Thread(target=load, args=(w,)) for w in range(3)]
+    try:
+        for t in threads:
+            t.start()
+        time.sleep(2)
+        with lock:
+            assert statuses.count(201) > 10
+        kafka_broker.stop()
+        time.sleep(timeout_s * 2 + 1)
+        with lock:
+            failures_while_down = sum(1 for s in statuses if s >= 500)
+        assert failures_while_down > 0
+        assert intake.proc.poll() is None  # still running
+        metrics = httpx.get(f"{intake.url}/metrics", timeout=10).text
+        assert "eventplatform_events_errored_total{" in metrics
+        kafka_broker.start()
+        with lock:
+            mark = len(statuses)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with lock:
+                if statuses[mark:].count(201) >= 5:
+                    break
+            time.sleep(0.2)
+        with lock:
+            assert statuses[mark:].count(201) >= 5, "intake did not resume after the broker came back"
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(90)
+        if not kafka_broker.running():
+            kafka_broker.start()
+        intake.stop()
+    assert not problems, problems[:3]
+    # librdkafka fails a message by delivery_timeout; the answer may come a little later, never much later
+    assert slowest[0] < timeout_s + 6, slowest[0]
+    in_topic = {e["link_title"] for _, _, e in read_topic(kafka_broker.bootstrap, f"eqiad.{name}")}
+    missing = [t for t in acked if t not in in_topic]
+    assert not missing, f"{len(missing)} events answered 201 are missing, e.g. {missing[:5]}"
+    print(
+        f"\n{len(acked)} events answered 201, all in the topic; statuses: "
+        f"{ {s: statuses.count(s) for s in set(statuses)} }; slowest answer {slowest[0]:.1f}s"
+    )
