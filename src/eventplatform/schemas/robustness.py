@@ -50,6 +50,7 @@ def _meta_validator() -> Any:
         {"$ref": "http://json-schema.org/draft-07/schema#"},
         formats=FORMATS,
         validate_formats=True,
+        offline=True,
     )
 
 
@@ -339,7 +340,7 @@ def compile_validator(schema: dict[str, Any]) -> Any:
         raise ValueError("unknown format " + ", ".join(repr(f) for f in unknown) + " is used in schema")
     try:
         return jsonschema_rs.Draft7Validator(
-            schema, formats=FORMATS, validate_formats=True, ignore_unknown_formats=False
+            schema, formats=FORMATS, validate_formats=True, ignore_unknown_formats=False, offline=True
         )
     except (jsonschema_rs.ValidationError, jsonschema_rs.ReferencingError, ValueError) as exc:
         raise ValueError(f"schema does not compile: {exc}") from exc

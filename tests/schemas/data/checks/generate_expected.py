@@ -111,5 +111,35 @@ def main() -> None:
         )
 
 
+def fixture_results(jst: Path) -> None:
+    """The reference's verdict for every test on the primary fixture, unchanged and made incompatible."""
+    import gzip
+
+    from tests.schemas.data.checks.fixture import copy_fixture, make_incompatible
+
+    out = {}
+    for variant in ("primary", "incompatible"):
+        with tempfile.TemporaryDirectory() as tmp:
+            repo = copy_fixture(Path(tmp) / "repo")
+            if variant == "incompatible":
+                make_incompatible(repo)
+            (repo / "node_modules").symlink_to(jst / "node_modules")
+            proc = subprocess.run(
+                [str(jst / "node_modules/.bin/mocha"), "--reporter", "json", "test/jsonschema"],
+                cwd=repo,
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            text = proc.stdout
+            report = json.loads(text[text.index("\n{\n") + 1 :])
+            out[variant] = {"stats": report["stats"], "tests": sorted(verdicts(report).items())}
+            for key in ("start", "end", "duration"):
+                out[variant]["stats"].pop(key, None)
+    data = json.dumps(out, indent=0, sort_keys=True).encode()
+    (HERE / "reference_fixture_results.json.gz").write_bytes(gzip.compress(data, mtime=0))
+
+
 if __name__ == "__main__":
     main()
+    fixture_results(Path(os.environ.get("JST_DIR", "/work/scratch/jst-checks")))
