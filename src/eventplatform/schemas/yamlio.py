@@ -498,6 +498,8 @@ def _escape_string(s: str) -> str:
         esc = _ESCAPES.get(c)
         if esc is not None:
             out.append(esc)
+        elif c > 0xFFFF:
+            out.append(_encode_hex(c))  # JS sees a surrogate pair and escapes the combined code point
         elif _is_printable(c):
             out.append(ch)
         else:
