@@ -462,7 +462,7 @@ def _structure_title(ctx: _Ctx, title: str, infos: list[SchemaInfo]) -> list[Cas
 
     cases.case(
         "latest-file",
-        "must contain materialized current schema file as the greatest "
+        "must contain materialized current schema file as\u00a0the greatest "  # sic: a no-break space
         f"{ct0} version {current.version}.{ct0}",
         latest_file,
     )
