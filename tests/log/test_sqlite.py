@@ -137,7 +137,7 @@ def test_follow_sees_new_records_and_partitions(tmp_path: Path) -> None:
         writer2 = SQLiteLog(tmp_path)  # a second writer in this process: partition 1
         await writer2.produce(msgs("a", 2, prefix="p1-"))
         assert writer2.partition == 1
-        await asyncio.wait_for(task, 5)
+        await asyncio.wait_for(task, 20)
         assert sorted((r.partition, r.offset, r.value) for r in got) == [
             (0, 2, b"new0"),
             (1, 0, b"p1-0"),

@@ -88,6 +88,8 @@ def test_fixture_repository_and_validation() -> None:
         }
         assert reg.get_cached("/test/event/1.0.0") is s
         assert (await reg.get("/test/event/0.0.3")).title == "test/event"
+        # the fixture's "latest" is a symlink checked out as a file naming its target
+        assert (await reg.get("/test/event/latest")).schema_id == "/test/event/1.0.0"
         await reg.close()
 
     run(main())

@@ -262,7 +262,10 @@ class _Writer:
                 failure = EventError(Codes.LOG_UNAVAILABLE, f"SQLite log write failed: {error}")
                 outcome = [failure] * len(job.messages)
             if job.future is not None:
-                job.loop.call_soon_threadsafe(_resolve, job.future, outcome)
+                try:
+                    job.loop.call_soon_threadsafe(_resolve, job.future, outcome)
+                except RuntimeError:  # the producer's event loop is gone: nobody is waiting
+                    pass
 
     def stop(self) -> None:
         self._queue.put(None)
@@ -387,6 +390,7 @@ class SQLiteLog:
         partition: int | None = None,
         synchronous: str = "full",
         create: bool = True,
+        delivery_timeout: float = 30.0,
     ) -> None:
         self.directory = Path(directory)
         if create:
@@ -396,6 +400,7 @@ class SQLiteLog:
         if synchronous not in ("full", "normal"):
             raise ValueError(f"synchronous must be 'full' or 'normal', not {synchronous!r}")
         self.synchronous = synchronous
+        self.delivery_timeout = float(delivery_timeout)
         self._wanted_partition = partition
         self._writer: _Writer | None = None
         self._writer_lock = threading.Lock()
@@ -415,6 +420,8 @@ class SQLiteLog:
         opts: dict[str, Any] = dict(parse_qsl(query))
         if "partition" in opts:
             opts["partition"] = int(opts["partition"])
+        if "delivery_timeout" in opts:
+            opts["delivery_timeout"] = float(opts["delivery_timeout"])
         opts.update(options)
         return cls(path, **opts)
 
@@ -462,7 +469,14 @@ class SQLiteLog:
             return [None] * len(messages)
         fut: asyncio.Future[list[Exception | None]] = loop.create_future()
         writer.submit(_Job(messages, stamps, loop, fut))
-        return await asyncio.shield(fut)
+        try:
+            return await asyncio.wait_for(asyncio.shield(fut), self.delivery_timeout)
+        except TimeoutError:
+            # the commit may still happen: like a Kafka delivery timeout, the outcome is unknown
+            failure = EventError(
+                Codes.DELIVERY_TIMEOUT, f"SQLite log did not commit within {self.delivery_timeout:g} s"
+            )
+            return [failure] * len(messages)
 
     async def flush(self, timeout: float | None = None) -> int:
         """Wait until everything queued (hasty included) is committed; returns 0 (nothing left)."""

@@ -37,6 +37,7 @@ Why it looks like this:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import functools
 import ipaddress
@@ -697,15 +698,14 @@ class SchemaRegistry:
 
     @staticmethod
     def _read_file(path: Path) -> bytes:
-        try:
-            with open(path, "rb") as fh:
-                data = fh.read(MAX_SCHEMA_BYTES + 1)
-        except (FileNotFoundError, IsADirectoryError, NotADirectoryError) as exc:
-            raise _NotFound(str(path)) from exc
-        except OSError as exc:
-            raise EventError(Codes.SCHEMA_UNAVAILABLE, f"cannot read schema file: {exc.strerror}") from exc
-        if len(data) > MAX_SCHEMA_BYTES:
-            raise EventInvalid(Codes.SCHEMA_INVALID, f"schema file is larger than {MAX_SCHEMA_BYTES} bytes")
+        data = _read_one(path)
+        # A repository checked out without symlink support holds ``latest`` as a file whose content is the
+        # target's name (git's core.symlinks=false). Follow such a file once, to a sibling only.
+        if len(data) <= 255:
+            target = data.decode("utf-8", "replace").strip()
+            if _SIBLING.fullmatch(target) and target not in (".", "..") and "\n" not in target:
+                with contextlib.suppress(_NotFound):
+                    return _read_one(path.with_name(target))
         return data
 
     async def _check_resolved_host(self, url: str) -> None:
@@ -827,6 +827,22 @@ class SchemaRegistry:
         if not 200 <= resp.status_code < 300:
             raise EventInvalid(Codes.SCHEMA_NOT_FOUND, f"schema host answered {resp.status_code}")
         return resp.content
+
+
+_SIBLING = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]*")
+
+
+def _read_one(path: Path) -> bytes:
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(MAX_SCHEMA_BYTES + 1)
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError) as exc:
+        raise _NotFound(str(path)) from exc
+    except OSError as exc:
+        raise EventError(Codes.SCHEMA_UNAVAILABLE, f"cannot read schema file: {exc.strerror}") from exc
+    if len(data) > MAX_SCHEMA_BYTES:
+        raise EventInvalid(Codes.SCHEMA_INVALID, f"schema file is larger than {MAX_SCHEMA_BYTES} bytes")
+    return data
 
 
 _URL = re.compile(r"^(?:https?|ftp)://[^\s/?#]+[^\s]*$", re.IGNORECASE)
