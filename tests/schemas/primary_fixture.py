@@ -1,0 +1,66 @@
+"""Helpers for tests that work on a copy of Wikimedia's primary schema repository fixture."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+from pathlib import Path
+
+import pytest
+
+FIXTURE = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "schemas-primary"
+REFERENCE_CASES = Path(__file__).resolve().parent / "data" / "reference"
+
+
+def fixture_path() -> Path:
+    if not (FIXTURE / "jsonschema").is_dir():
+        pytest.fail(f"primary schema repository fixture missing: expected it at {FIXTURE}")
+    return FIXTURE
+
+
+def _placeholder_target(path: Path) -> str | None:
+    """Git stores a symlink as a small file holding its target when checked out without symlink support."""
+    if path.is_symlink() or not path.is_file() or path.stat().st_size > 200:
+        return None
+    text = path.read_text(encoding="utf-8", errors="replace").strip()
+    if not text or "\n" in text or "/" in text:
+        return None
+    return text if (path.parent / text).is_file() else None
+
+
+def copy_repo(src: Path, dest: Path) -> Path:
+    """Copy a schema repository, writable, turning git symlink placeholders back into symlinks."""
+    shutil.copytree(src, dest, symlinks=True)
+    for dirpath, _dirnames, filenames in os.walk(dest):
+        os.chmod(dirpath, os.stat(dirpath).st_mode | stat.S_IWUSR)
+        for name in filenames:
+            p = Path(dirpath) / name
+            if not p.is_symlink():
+                os.chmod(p, p.stat().st_mode | stat.S_IWUSR)
+            if name == "latest" or name.startswith("latest.") or "." not in name.replace(".", "", 2):
+                target = _placeholder_target(p)
+                if target is not None:
+                    p.unlink()
+                    os.symlink(target, p)
+    return dest
+
+
+def symlinks(root: Path) -> dict[str, str]:
+    out = {}
+    for dirpath, _dirs, files in os.walk(root):
+        for name in files:
+            p = Path(dirpath) / name
+            if p.is_symlink():
+                out[str(p.relative_to(root))] = os.readlink(p)
+    return out
+
+
+def regular_files(root: Path) -> dict[str, bytes]:
+    out = {}
+    for dirpath, _dirs, files in os.walk(root):
+        for name in files:
+            p = Path(dirpath) / name
+            if not p.is_symlink():
+                out[str(p.relative_to(root))] = p.read_bytes()
+    return out

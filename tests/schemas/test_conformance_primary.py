@@ -1,0 +1,72 @@
+"""Acceptance: materializing every current.yaml of Wikimedia's primary repository reproduces the committed
+latest versions (bytes and data) and the same symlinks, like the reference tool does (53 of 53)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from eventplatform.schemas.yamlio import load_yaml
+from tests.schemas.primary_fixture import copy_repo, fixture_path, regular_files, symlinks
+
+
+def _currents(repo: Path) -> list[str]:
+    return sorted(str(p.relative_to(repo)) for p in (repo / "jsonschema").rglob("current.yaml"))
+
+
+def test_materialize_rebuilds_all_53_latest_versions(tmp_path: Path) -> None:
+    repo = copy_repo(fixture_path(), tmp_path / "primary")
+    files_before = regular_files(repo)
+    links_before = symlinks(repo)
+    currents = _currents(repo)
+    assert len(currents) == 53
+    # Remove every latest version and its symlinks, so the run must rebuild them -- fragments included,
+    # which the schemas that $ref them read in the same run (dependency order).
+    removed = []
+    for cur in currents:
+        d = (repo / cur).parent
+        target = os.readlink(d / "latest.yaml")
+        version = target[: -len(".yaml")]
+        for name in (target, version, "latest", "latest.yaml"):
+            (d / name).unlink()
+        removed.append(str((d / target).relative_to(repo)))
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "eventplatform", "schema", "materialize", *currents],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+
+    files_after = regular_files(repo)
+    byte_identical = [p for p in removed if files_after.get(p) == files_before[p]]
+    same_data = [
+        p
+        for p in removed
+        if p in files_after and load_yaml(files_after[p].decode()) == load_yaml(files_before[p].decode())
+    ]
+    assert len(same_data) == 53, f"data differs for {sorted(set(removed) - set(same_data))}"
+    assert len(byte_identical) == 53, f"bytes differ for {sorted(set(removed) - set(byte_identical))}"
+    assert files_after == files_before  # nothing else written or changed
+    assert symlinks(repo) == links_before  # X.Y.Z, latest, latest.yaml for all 53 titles
+
+
+def test_materialize_all_in_place_changes_nothing(tmp_path: Path) -> None:
+    repo = copy_repo(fixture_path(), tmp_path / "primary")
+    files_before = regular_files(repo)
+    links_before = symlinks(repo)
+    proc = subprocess.run(
+        [sys.executable, "-m", "eventplatform", "schema", "materialize-all"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert regular_files(repo) == files_before
+    assert symlinks(repo) == links_before
+    assert not [p for p in regular_files(repo) if p.endswith(".tmp")]
