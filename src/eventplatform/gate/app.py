@@ -146,6 +146,8 @@ class GateApp:
         self._json_headers = [*self.headers, (b"content-type", b"application/json; charset=utf-8")]
         self._problem_headers = [*self.headers, (b"content-type", b"application/problem+json")]
         self._hasty_tasks: set[asyncio.Task[Any]] = set()
+        # only custom header->field mappings need every header decoded
+        self._want_headers = bool(set(PipelineSettings().header_fields) - {"x-request-id", "user-agent"})
         self._spec: dict[str, Any] | None = None
         self.starlette = Starlette(routes=self._routes(), lifespan=self._lifespan)
         self.starlette.add_exception_handler(404, self._not_found)
@@ -259,6 +261,7 @@ class GateApp:
         content_type = content_encoding = user_agent = request_id = client_ip = forwarded = None
         accept_gzip = False
         headers: dict[str, str] = {}
+        want_headers = self._want_headers
         for name, value in scope["headers"]:
             if name == b"content-type":
                 content_type = value.decode("latin-1")
@@ -287,7 +290,8 @@ class GateApp:
                 forwarded = value.decode("latin-1")
             elif name == b"accept-encoding":
                 accept_gzip = b"gzip" in value
-            headers[name.decode("latin-1")] = value.decode("latin-1")
+            if want_headers:
+                headers[name.decode("latin-1")] = value.decode("latin-1")
         request_id = request_id or new_uuid()
         # body
         chunks: list[bytes] = []
@@ -407,14 +411,16 @@ class GateApp:
             return await self._json(send, 500, reason, {"message": reason}, ctx.request_id)
         self.metrics.count(result, self._known_stream, self._known_schema)
         status, reason, body = R.batch_response(result)
-        if status != 201:
+        if status != 201 and logger.isEnabledFor(logging.DEBUG):
             for o in (*result.invalid, *result.error):
-                logger.warning(
-                    "event %d %s: %s",
-                    o.index,
-                    o.failure.code if o.failure else "?",
-                    o.failure.message if o.failure else "",
-                )
+                if o.failure is not None:
+                    logger.debug(
+                        "request %s event %d %s: %s",
+                        ctx.request_id,
+                        o.index,
+                        o.failure.code,
+                        o.failure.message,
+                    )
         return await self._json(send, status, reason, body, ctx.request_id, accept_gzip)
 
     async def _process_hasty(self, events: list[Any], ctx: RequestContext) -> None:

@@ -47,11 +47,20 @@ def new_uuid() -> str:
     return str(uuid_utils.uuid1())
 
 
+_iso_second: list[Any] = [-1, ""]  # (epoch second, "YYYY-MM-DDTHH:MM:SS") of the last call
+
+
 def iso_now(now: float | None = None) -> str:
-    """ISO 8601 UTC with milliseconds and ``Z``, like JavaScript's ``Date.toISOString()``."""
+    """ISO 8601 UTC with milliseconds and ``Z``, like JavaScript's ``Date.toISOString()``.
+
+    The date-time part is formatted once per second (datetime formatting costs more than the rest)."""
     t = time.time() if now is None else now
-    dt = datetime.fromtimestamp(t, UTC)
-    return f"{dt:%Y-%m-%dT%H:%M:%S}.{dt.microsecond // 1000:03d}Z"
+    sec = int(t)
+    cached = _iso_second
+    if cached[0] != sec:
+        cached[1] = datetime.fromtimestamp(sec, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        cached[0] = sec
+    return f"{cached[1]}.{int((t - sec) * 1000):03d}Z"
 
 
 @dataclass(slots=True)

@@ -46,10 +46,27 @@ def run_worker(settings: Settings, sock: socket.socket, index: int) -> None:
         access_log=False,
         log_level="warning",
         server_header=False,
+        proxy_headers=False,  # X-Forwarded-For / X-Client-IP are read by the app, as eventgate-wikimedia
         timeout_graceful_shutdown=10,
         backlog=2048,
     )
-    uvicorn.Server(config).run(sockets=[sock])
+    server = uvicorn.Server(config)
+    profile_dir = os.environ.get("EVENTPLATFORM_PROFILE_DIR")
+    if not profile_dir:
+        server.run(sockets=[sock])
+        return
+    import cProfile  # profiling the worker, for docs/benchmarks.md: where the time goes
+
+    # uvicorn re-raises the shutdown signal after serving: let it hit a no-op so the profile gets written
+    signal.signal(signal.SIGTERM, lambda *_: None)
+    signal.signal(signal.SIGINT, lambda *_: None)
+    prof = cProfile.Profile()
+    prof.enable()
+    try:
+        server.run(sockets=[sock])
+    finally:
+        prof.disable()
+        prof.dump_stats(os.path.join(profile_dir, f"worker-{index}-{os.getpid()}.prof"))
 
 
 def _die_with_parent() -> None:
