@@ -240,7 +240,10 @@ def test_http_source_refresh_keeps_last_good(server: str) -> None:
                 break
         assert src.current.get("b") is not None and src.current.get("a") is None
         _Handler.status = 500
-        await asyncio.sleep(0.2)
+        for _ in range(250):  # a refresh fails
+            await asyncio.sleep(0.02)
+            if src.last_error:
+                break
         assert src.current.get("b") is not None and src.last_error and "500" in src.last_error
         _Handler.status, _Handler.body = 200, b"streams: {/bad(/: {}}"
         assert not await src.reload()
