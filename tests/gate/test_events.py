@@ -59,12 +59,14 @@ def test_201_single_and_batch(client: httpx.Client) -> None:
         "message": "All 1 out of 1 events were accepted.",
         "counts": {"total": 1, "accepted": 1, "invalid": 0, "errored": 0},
     }
+    assert client.get("/robots.txt").reason_phrase == "OK"  # other routes keep the standard phrases
     for name, value in SECURITY_HEADERS.items():
         assert r.headers[name] == value
     assert "default-src 'self'" in r.headers["content-security-policy"]
     r = post(client, [link_hover(), link_hover()])
     assert r.status_code == 201
     assert r.json()["message"] == "All 2 out of 2 events were accepted."
+    assert r.reason_phrase == "All 2 out of 2 events were accepted."  # the real HTTP reason phrase
     assert r.headers["content-type"] == "application/json; charset=utf-8"
 
 
@@ -73,6 +75,7 @@ def test_207_mixed_body_shape(client: httpx.Client) -> None:
     assert r.status_code == 207
     body = r.json()
     assert body["message"] == "1 out of 2 events were accepted, but 1 failed (1 invalid and 0 errored)."
+    assert r.reason_phrase == body["message"]
     assert body["error"] == []
     [entry] = body["invalid"]
     assert entry["status"] == "invalid" and entry["kind"] == "invalid"
@@ -102,6 +105,7 @@ def test_400_all_invalid_has_only_invalid_key(client: httpx.Client) -> None:
     assert r.status_code == 400
     body = r.json()
     assert body["message"] == "2 out of 2 events were invalid and not accepted."
+    assert r.reason_phrase == body["message"]
     assert "error" not in body
     assert [e["index"] for e in body["invalid"]] == [0, 1]
 
@@ -122,6 +126,7 @@ def test_empty_bodies_are_400(client: httpx.Client) -> None:
         r = client.post("/v1/events", content=content, headers={"content-type": "application/json"})
         assert r.status_code == 400, content
         assert r.json()["message"] == "Request body was empty. Must provide JSON encoded events."
+        assert r.reason_phrase == "Request body was empty. Must provide JSON encoded events."
     r = client.post("/v1/events", content=orjson.dumps(link_hover()), headers={"content-type": "image/png"})
     assert r.status_code == 400
     assert r.json()["message"] == "Request body was empty. Must provide JSON encoded events."
@@ -268,6 +273,7 @@ def test_hasty(client: httpx.Client, server: Server) -> None:
         r = post(client, [link_hover(link_title=marker), bad()], params={"hasty": value})
         assert r.status_code == 202, value
         assert r.json()["message"] == "2 events hastily received."
+        assert r.reason_phrase == "2 events hastily received."
     assert wait_for(
         lambda: len([e for e in server.records(LINK_HOVER_STREAM) if e.get("link_title") == marker]) == 3
     )
@@ -290,6 +296,7 @@ def test_hasty(client: httpx.Client, server: Server) -> None:
 def test_test_events_route(client: httpx.Client, server: Server) -> None:
     r = client.get("/v1/_test/events")
     assert r.status_code == 201
+    assert r.reason_phrase == "All 1 out of 1 events were accepted."
     assert r.json()["message"] == "All 1 out of 1 events were accepted."
     assert r.headers["access-control-allow-origin"] == "*"
     assert wait_for(lambda: server.records(TEST_STREAM))

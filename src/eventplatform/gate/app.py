@@ -30,6 +30,7 @@ from eventplatform import __version__
 from eventplatform.gate import responses as R
 from eventplatform.gate.metrics import GateMetrics
 from eventplatform.gate.pipeline import OutputFile, Pipeline, PipelineSettings, RequestContext, new_uuid
+from eventplatform.gate.reason import set_reason
 from eventplatform.gate.settings import Settings
 from eventplatform.log.base import EventLog, open_log
 from eventplatform.schemas.registry import SchemaRegistry
@@ -454,6 +455,7 @@ class GateApp:
             data = gzip.compress(data, 3)
             headers += [(b"content-encoding", b"gzip"), (b"vary", b"Accept-Encoding")]
         headers.append((b"content-length", str(len(data)).encode()))
+        set_reason(status, reason)
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": data})
         return status
@@ -464,6 +466,7 @@ class GateApp:
         headers = [*self._problem_headers, (b"content-length", str(len(data)).encode())]
         if request_id:
             headers.append((b"x-request-id", request_id.encode("latin-1", "replace")))
+        set_reason(exc.status, exc.title)
         await send({"type": "http.response.start", "status": exc.status, "headers": headers})
         await send({"type": "http.response.body", "body": data})
         return exc.status

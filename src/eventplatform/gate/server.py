@@ -36,6 +36,9 @@ def run_worker(settings: Settings, sock: socket.socket, index: int) -> None:
     import uvicorn
 
     from eventplatform.gate.app import GateApp
+    from eventplatform.gate.reason import install
+
+    install()
 
     app = GateApp(settings, worker_index=index)
     config = uvicorn.Config(
