@@ -36,7 +36,9 @@ def still_serving(server: Server, client: httpx.Client) -> Any:
 
 
 def test_malformed_json(client: httpx.Client) -> None:
-    body = problem(client.post("/v1/events", content=b'[{"a":', headers=JSON), 400, "malformed_json")
+    r = client.post("/v1/events", content=b'[{"a":', headers=JSON)
+    assert r.reason_phrase == "Malformed JSON"
+    body = problem(r, 400, "malformed_json")
     assert body["title"] == "Malformed JSON"
     assert "unexpected end of data" in body["detail"]
 
@@ -161,6 +163,7 @@ def test_schema_host_down_is_500_error(tmp_path: Path) -> None:
                 body["message"]
                 == "1 out of 1 events had failures and were not accepted. (0 invalid and 1 errored)."
             )
+            assert r.reason_phrase == body["message"]
             assert body["invalid"] == []
             [entry] = body["error"]
             assert entry["status"] == "error" and entry["code"] == "schema_unavailable"
