@@ -27,7 +27,9 @@ class _StatusLines(dict[int, bytes]):
 
 def set_reason(status: int, reason: str) -> None:
     """Use ``reason`` for the status line of the response about to start in this task."""
-    phrase = "".join(c if " " <= c <= "~" else "?" for c in reason[:512])
+    phrase = reason[:512]
+    if not (phrase.isascii() and phrase.isprintable()):
+        phrase = "".join(c if " " <= c <= "~" else "?" for c in phrase)
     _current.set((status, f"HTTP/1.1 {status} {phrase}\r\n".encode("latin-1")))
 
 

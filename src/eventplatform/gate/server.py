@@ -63,7 +63,7 @@ def run_worker(settings: Settings, sock: socket.socket, index: int) -> None:
     # uvicorn re-raises the shutdown signal after serving: let it hit a no-op so the profile gets written
     signal.signal(signal.SIGTERM, lambda *_: None)
     signal.signal(signal.SIGINT, lambda *_: None)
-    prof = cProfile.Profile()
+    prof = cProfile.Profile(time.thread_time)  # CPU of the event-loop thread, not wall time
     prof.enable()
     try:
         server.run(sockets=[sock])
