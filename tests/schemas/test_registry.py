@@ -127,6 +127,28 @@ def test_validation_details_and_ajv_shape(repo: Path) -> None:
     run(main())
 
 
+@pytest.mark.parametrize(
+    ("dt", "uri", "ok"),
+    [
+        ("2024-01-01T00:00:00Z", "/wiki/Main_Page", True),
+        ("2024-01-01 00:00:00+0000", "https://de.wikipedia.org/wiki/Ünïcode", True),  # AJV fast mode
+        ("2024-02-30t00:00:00.5z", "//x/y#frag", True),
+        ("2024-01-01T00:00:00", "/ok", False),  # no time zone
+        ("yesterday", "/ok", False),
+        ("2024-01-01T00:00:00Z", "/a b", False),
+        ("2024-01-01T00:00:00Z", "\\evil", False),
+    ],
+)
+def test_formats_like_ajv_fast_mode(repo: Path, dt: str, uri: str, ok: bool) -> None:
+    async def main() -> None:
+        s = await SchemaRegistry([str(repo)], file_extension=".yaml").get("/test/simple/1.0.0")
+        ev = good_event()
+        ev["meta"].update(dt=dt, uri=uri)
+        assert (s.validate(ev) == ()) is ok, s.validate(ev)
+
+    run(main())
+
+
 def test_data_path_forms() -> None:
     assert data_path("") == ""
     assert data_path("/meta/dt") == ".meta.dt"

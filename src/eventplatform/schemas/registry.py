@@ -768,7 +768,7 @@ class SchemaRegistry:
                 schema,
                 validate_formats=True,
                 ignore_unknown_formats=False,
-                formats={"url": _is_url},
+                formats=FORMAT_CHECKS,
                 retriever=lambda ref: self._retrieve_ref(ref, ref_errors),
                 base_uri=base,
             )
@@ -851,3 +851,29 @@ _URL = re.compile(r"^(?:https?|ftp)://[^\s/?#]+[^\s]*$", re.IGNORECASE)
 def _is_url(value: str) -> bool:
     """AJV 6's ``url`` format (WHATWG-ish URL with http/https/ftp)."""
     return bool(_URL.match(value))
+
+
+# AJV 6 "fast" format checks (what EventGate applies), written as regexes of our own. They are laxer than
+# RFC 3339 / RFC 3986, and the difference matters to producers: a ``meta.uri`` with a non-ASCII page title,
+# a date-time with a space or a ``+0000`` offset, or 30 February are all accepted by EventGate.
+_TIME = r"(?:[0-2][0-9]:[0-5][0-9]:[0-5][0-9]|23:59:60)(?:\.[0-9]+)?"
+_ZONE = r"(?:[zZ]|[+-][0-9][0-9](?::?[0-9][0-9])?)"
+_FAST_FORMATS: dict[str, re.Pattern[str]] = {
+    "date": re.compile(r"^[0-9]{4}-[0-1][0-9]-[0-3][0-9]$"),
+    "time": re.compile(rf"^{_TIME}{_ZONE}?$"),
+    "date-time": re.compile(rf"^[0-9]{{4}}-[0-1][0-9]-[0-3][0-9][tT\s]{_TIME}{_ZONE}$"),
+    "uri": re.compile(r"^[a-zA-Z][a-zA-Z0-9+\-.]*:\S*$"),
+    "uri-reference": re.compile(
+        r"^(?:(?:[a-zA-Z][a-zA-Z0-9+\-.]*:)?/?/)?(?:[^\\\s#][^\s#]*)?(?:#[^\\\s]*)?$"
+    ),
+}
+
+
+def _fast(pattern: re.Pattern[str]) -> Callable[[str], bool]:
+    return lambda value: pattern.match(value) is not None
+
+
+FORMAT_CHECKS: dict[str, Callable[[str], bool]] = {
+    "url": _is_url,
+    **{name: _fast(rx) for name, rx in _FAST_FORMATS.items()},
+}
