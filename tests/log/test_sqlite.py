@@ -151,6 +151,39 @@ def test_follow_sees_new_records_and_partitions(tmp_path: Path) -> None:
     run(main())
 
 
+def test_follow_discovers_partitions_under_steady_traffic(tmp_path: Path) -> None:
+    async def main() -> None:
+        busy = SQLiteLog(tmp_path, synchronous="normal")
+        await busy.produce(msgs("a", 1))
+        reader = SQLiteLog(tmp_path)
+        stop = asyncio.Event()
+
+        async def steady() -> None:
+            while not stop.is_set():
+                await busy.produce(msgs("a", 20))
+                await asyncio.sleep(0)
+
+        async def until_partition_1() -> Record:
+            async for r in reader.consume(["a"], Start.beginning(), follow=True, poll_interval=0.01):
+                if r.partition == 1:
+                    return r
+            raise AssertionError("consume ended")
+
+        traffic = asyncio.create_task(steady())
+        waiter = asyncio.create_task(until_partition_1())
+        await asyncio.sleep(0.2)
+        other = SQLiteLog(tmp_path, synchronous="normal")
+        await other.produce([Message("a", b"from-1")])
+        rec = await asyncio.wait_for(waiter, 20)
+        assert (rec.partition, rec.offset, rec.value) == (1, 0, b"from-1")
+        stop.set()
+        await traffic
+        for log in (busy, other, reader):
+            await log.close()
+
+    run(main())
+
+
 def test_hasty_flush_and_group_commit(tmp_path: Path) -> None:
     async def main() -> None:
         log = SQLiteLog(tmp_path, synchronous="normal")

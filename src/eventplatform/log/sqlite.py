@@ -56,6 +56,7 @@ log = logging.getLogger(__name__)
 _PARTITION_FILE = re.compile(r"^partition-(\d+)\.db$")
 _MAX_ROWS_PER_COMMIT = 100_000
 _READ_CHUNK = 2_000
+_DISCOVERY_INTERVAL = 1.0
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS topics (
@@ -568,6 +569,7 @@ class SQLiteLog:
 
         state: dict[tuple[str, int], list[Any]] = {}  # (topic, partition) -> [reader, tid, next, end]
         await asyncio.to_thread(plan, state, True)
+        next_discovery = time.monotonic() + _DISCOVERY_INTERVAL
         while True:
             got_any = False
             for (t, p), st in list(state.items()):
@@ -583,11 +585,15 @@ class SQLiteLog:
                 st[2] = rows[-1][0] + 1
             if not follow and all(st[3] is not None and st[2] >= st[3] for st in state.values()):
                 return
-            if not got_any:
-                if not follow:
-                    return  # nothing left below the ends (retention may have deleted some meanwhile)
-                await asyncio.sleep(poll_interval)
-                await asyncio.to_thread(plan, state, False)
+            if not got_any and not follow:
+                return  # nothing left below the ends (retention may have deleted some meanwhile)
+            if follow:
+                if not got_any:
+                    await asyncio.sleep(poll_interval)
+                # new partitions and topics, also while busy: a steady stream must not hide them
+                if not got_any or time.monotonic() >= next_discovery:
+                    next_discovery = time.monotonic() + _DISCOVERY_INTERVAL
+                    await asyncio.to_thread(plan, state, False)
 
     # -- maintenance -------------------------------------------------------------------------------------
 
