@@ -19,6 +19,7 @@ invalid event. Failures are values from :mod:`eventplatform.errors`; nothing her
 from __future__ import annotations
 
 import contextlib
+import copy
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -546,7 +547,9 @@ class Pipeline:
             elif type(http) is dict and "client_ip" not in http:
                 http["client_ip"] = ctx.client_ip[:HEADER_VALUE_MAX]
         for path, value in plan.defaults:
-            _set_default(event, path, value, False)
+            _set_default(
+                event, path, copy.deepcopy(value) if isinstance(value, dict | list) else value, False
+            )
         for path in plan.integer_paths:
             _normalize_integer(event, path)
         # validation
