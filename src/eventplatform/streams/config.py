@@ -135,11 +135,11 @@ class StreamConfig:
         """``{"streams": {name_or_/regex/: settings}, "defaults": {...}}``."""
         if not isinstance(doc, Mapping):
             raise StreamConfigError("a stream config document must be a map with a 'streams' key")
-        unknown = set(doc) - {"streams", "defaults"}
-        if unknown:
-            raise StreamConfigError(
-                f"unknown top-level key(s) {sorted(map(str, unknown))}: expected 'streams' and 'defaults'"
-            )
+        unknown = sorted(map(str, set(doc) - {"streams", "defaults"}))
+        if unknown and "streams" not in doc:  # most likely a typo such as "stream:"
+            raise StreamConfigError(f"unknown top-level key(s) {unknown}: expected 'streams' and 'defaults'")
+        if unknown:  # e.g. an API response's "warnings"/"batchcomplete"
+            log.warning("stream config: ignoring top-level key(s) %s", unknown)
         defaults = doc.get("defaults")
         if defaults is None:
             defaults = {}
