@@ -38,7 +38,7 @@ def server(tmp_path: Path) -> Iterator[str]:
     (root / "schemas" / "frag").mkdir(parents=True)
     (root / "schemas" / "frag" / "1.0.0").write_text(FRAGMENT)
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), partial(_Handler, directory=str(root)))
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{httpd.server_address[1]}"
     httpd.shutdown()
