@@ -119,6 +119,7 @@ class _Writer:
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute(f"PRAGMA synchronous={'FULL' if synchronous == 'full' else 'NORMAL'}")
         self._conn.execute("PRAGMA cache_size=-65536")
+        self._conn.execute("PRAGMA busy_timeout=30000")  # retention may hold the write lock briefly
         self._conn.executescript(_SCHEMA)
         self._topics: dict[str, _TopicState] = {}
         self._load_topics()
@@ -300,6 +301,48 @@ def _claim(directory: Path, wanted: int | None) -> tuple[int, int]:
         return n, fd
 
 
+def _purge(path: Path, topic: str, timestamp_ms: int) -> int:
+    conn = sqlite3.connect(path, isolation_level=None, timeout=30.0)
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            found = conn.execute("SELECT id, next_offset FROM topics WHERE name = ?", (topic,)).fetchone()
+        except sqlite3.OperationalError:  # a partition without any table yet
+            conn.execute("ROLLBACK")
+            return 0
+        if found is None:
+            conn.execute("ROLLBACK")
+            return 0
+        tid, next_offset = found
+        row = conn.execute(
+            "SELECT first_offset FROM time_index WHERE topic_id = ? AND max_ts >= ?"
+            " ORDER BY max_ts, first_offset LIMIT 1",
+            (tid, timestamp_ms),
+        ).fetchone()
+        cut = int(next_offset)
+        if row is not None:  # the first record at/after the time sits inside that batch
+            hit = conn.execute(
+                f"SELECT offset FROM t{tid} WHERE offset >= ? AND ts >= ? ORDER BY offset LIMIT 1",
+                (row[0], timestamp_ms),
+            ).fetchone()
+            cut = int(hit[0]) if hit else int(row[0])
+        deleted = conn.execute(f"DELETE FROM t{tid} WHERE offset < ?", (cut,)).rowcount
+        # keep the index entry of the batch that holds ``cut``
+        conn.execute(
+            "DELETE FROM time_index WHERE topic_id = ? AND first_offset < (SELECT MAX(first_offset)"
+            " FROM time_index WHERE topic_id = ? AND first_offset <= ?)",
+            (tid, tid, cut),
+        )
+        conn.execute("COMMIT")
+        return int(deleted)
+    except BaseException:
+        with contextlib.suppress(sqlite3.Error):
+            conn.execute("ROLLBACK")
+        raise
+    finally:
+        conn.close()
+
+
 class _Reader:
     """A read-only connection to one partition file, used from worker threads one call at a time."""
 
@@ -314,6 +357,7 @@ class _Reader:
             self._conn = sqlite3.connect(
                 f"file:{self.path}?mode=ro", uri=True, isolation_level=None, check_same_thread=False
             )
+            self._conn.execute("PRAGMA mmap_size=268435456")
         return self._conn
 
     def topics(self) -> dict[str, tuple[int, int]]:
@@ -598,43 +642,15 @@ class SQLiteLog:
     # -- maintenance -------------------------------------------------------------------------------------
 
     async def delete_before(self, topic: str, timestamp_ms: int) -> int:
-        """Retention: delete this process's records of ``topic`` older than ``timestamp_ms`` (everything
-        before the first record at or after that time, in offset order). Returns the rows deleted."""
-        writer = self._ensure_writer()
+        """Retention: in every partition, delete the records of ``topic`` before the first record at or
+        after ``timestamp_ms`` (in offset order, like Kafka's time-based retention). Returns the rows
+        deleted. Works on partitions whose writer is running: SQLite serializes the two writers, and the
+        writer never reads what is deleted (offsets stay in ``topics.next_offset``)."""
 
-        def purge() -> int:
-            state = writer._topics.get(topic)
-            if state is None:
-                return 0
-            conn = writer._conn
-            row = conn.execute(
-                "SELECT first_offset FROM time_index WHERE topic_id = ? AND max_ts >= ?"
-                " ORDER BY max_ts, first_offset LIMIT 1",
-                (state.id, timestamp_ms),
-            ).fetchone()
-            cut = state.next_offset if row is None else int(row[0])
-            if row is not None:  # the first row at/after the time may sit inside that batch
-                hit = conn.execute(
-                    f"SELECT offset FROM {state.table} WHERE offset >= ? AND ts >= ? ORDER BY offset LIMIT 1",
-                    (cut, timestamp_ms),
-                ).fetchone()
-                cut = int(hit[0]) if hit else cut
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                deleted = conn.execute(f"DELETE FROM {state.table} WHERE offset < ?", (cut,)).rowcount
-                # keep the index entry of the batch that holds ``cut``
-                conn.execute(
-                    "DELETE FROM time_index WHERE topic_id = ? AND first_offset < (SELECT MAX(first_offset)"
-                    " FROM time_index WHERE topic_id = ? AND first_offset <= ?)",
-                    (state.id, state.id, cut),
-                )
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            return int(deleted)
+        def purge_all() -> int:
+            return sum(_purge(r.path, topic, timestamp_ms) for r in self._discover())
 
-        return int(await asyncio.wrap_future(writer.call(purge)))
+        return await asyncio.to_thread(purge_all)
 
     async def close(self) -> None:
         if self._closed:
