@@ -227,7 +227,9 @@ def test_hasty_flush_and_group_commit(tmp_path: Path) -> None:
     run(main())
 
 
-def test_explicit_partition_held(tmp_path: Path) -> None:
+def test_explicit_partition_held(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+
     async def main() -> None:
         a = SQLiteLog.from_url(f"sqlite://{tmp_path}?partition=3&synchronous=normal")
         assert a.claim() == 3
@@ -239,6 +241,11 @@ def test_explicit_partition_held(tmp_path: Path) -> None:
         await b.close()
         with pytest.raises(ValueError):
             SQLiteLog(tmp_path, synchronous="sometimes")
+        assert SQLiteLog.from_url("sqlite:///./rel/dir").directory.resolve() == tmp_path / "rel" / "dir"
+        (tmp_path / "sub").mkdir()
+        monkeypatch.chdir(tmp_path / "sub")
+        up = SQLiteLog.from_url("sqlite:///../rel?synchronous=normal", create=False)
+        assert up.directory.resolve() == tmp_path / "rel" and up.synchronous == "normal"
 
     run(main())
 

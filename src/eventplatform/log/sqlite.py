@@ -454,14 +454,16 @@ class SQLiteLog:
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> SQLiteLog:
-        """``sqlite:///abs/dir`` or ``sqlite://rel/dir``; options as a query string
-        (``?synchronous=normal&partition=2``) or keyword arguments."""
+        """``sqlite:///abs/dir``, or ``sqlite:///./rel/dir`` (also ``sqlite://rel/dir``) relative to the
+        working directory; options as a query string (``?synchronous=normal&partition=2``) or keywords."""
         if not url.startswith("sqlite://"):
             raise ValueError(f"not a sqlite log URL: {url!r}")
         rest = url[len("sqlite://") :]
         path, _, query = rest.partition("?")
         if not path:
             raise ValueError(f"sqlite log URL {url!r} names no directory")
+        if path.startswith(("/./", "/../")):  # sqlite:///./dir: relative to the working directory
+            path = path[1:]
         opts: dict[str, Any] = dict(parse_qsl(query))
         if "partition" in opts:
             opts["partition"] = int(opts["partition"])
