@@ -396,9 +396,18 @@ class Pipeline:
         messages: list[Message] = []
         message_outcomes: list[EventOutcome] = []
         error_events: list[Message] = []
+        plans = self._plans
+        fast = self._schema_path == ("$schema",)
         for index, event in enumerate(events):
             try:
-                msg = await self._one(event, ctx)
+                plan = None
+                if fast and type(event) is dict:
+                    uri = event.get("$schema")
+                    if type(uri) is str:
+                        plan = plans.get(uri)
+                if plan is None:
+                    plan, uri = await self._resolve(event, ctx)
+                msg = self._finish(event, ctx, plan, uri)
             except EventFailure as failure:
                 outcome = EventOutcome(index, failure.kind, event, failure)
                 if isinstance(event, dict):
@@ -460,6 +469,12 @@ class Pipeline:
             result.error.sort(key=lambda o: o.index)
 
     async def _one(self, event: Any, ctx: RequestContext) -> Message:
+        """The whole pipeline for one event (the batch loop inlines the cached-schema fast path)."""
+        plan, uri = await self._resolve(event, ctx)
+        return self._finish(event, ctx, plan, uri)
+
+    async def _resolve(self, event: Any, ctx: RequestContext) -> tuple[_Plan, str]:
+        """Extract and check ``$schema`` and load its schema: the only step that may wait (I/O)."""
         if type(event) is not dict:
             raise EventInvalid(
                 Codes.NOT_AN_OBJECT, f"An event must be a JSON object, got {_json_type(event)}."
@@ -489,7 +504,11 @@ class Pipeline:
         plan = self._plans.get(uri)
         if plan is None:
             plan = await self._plan(uri)
-        # stream
+        return plan, uri
+
+    def _finish(self, event: dict[str, Any], ctx: RequestContext, plan: _Plan, uri: str) -> Message:
+        """Stream check, default fields, validation and serialization: synchronous, no I/O."""
+        s = self.settings
         meta = event.get("meta")
         if self._stream_path == ("meta", "stream"):
             stream = meta.get("stream") if type(meta) is dict else None
