@@ -129,6 +129,23 @@ def deep_equal(a: Any, b: Any) -> bool:
     return js_strict_equal(a, b)
 
 
+def same_data(a: Any, b: Any) -> bool:
+    """:func:`deep_equal` for whole documents, with a fast path for the common equal case.
+
+    Equal canonical JSON *and* Python equality means JS-equal (JSON keeps ``true`` apart from ``1``,
+    Python keeps NaN apart from null); anything else takes the exact walk.
+    """
+    import orjson
+
+    option = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
+    try:
+        if orjson.dumps(a, option=option) == orjson.dumps(b, option=option) and a == b:
+            return True
+    except (TypeError, orjson.JSONEncodeError):
+        pass
+    return deep_equal(a, b)
+
+
 def escape_token(token: str) -> str:
     return token.replace("~", "~0").replace("/", "~1")
 

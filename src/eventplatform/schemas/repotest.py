@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from eventplatform.schemas.compat import Finding, compare, deep_equal
+from eventplatform.schemas.compat import Finding, compare, same_data
 from eventplatform.schemas.robustness import CASES as ROBUSTNESS_CASES
 from eventplatform.schemas.robustness import run_case
 
@@ -508,7 +508,7 @@ def _structure_title(ctx: _Ctx, title: str, infos: list[SchemaInfo]) -> list[Cas
             materialized = ctx.materialize(current.schema)
         except Exception as exc:
             return [f"materializing {ctx.rel(current.path)} failed: {getattr(exc, 'message', None) or exc}"]
-        if deep_equal(latest.schema, materialized):
+        if same_data(latest.schema, materialized):
             return []
         from eventplatform.schemas.diff import diff_schemas
 
@@ -571,7 +571,7 @@ def _structure_title(ctx: _Ctx, title: str, infos: list[SchemaInfo]) -> list[Cas
             return [
                 f"{title} {version}.{b.content_type} does not equal {version}.{a.content_type}"
                 for a, b in itertools.pairwise(materialized)
-                if not deep_equal(b.schema, a.schema)
+                if not same_data(b.schema, a.schema)
             ]
 
         cases.case(

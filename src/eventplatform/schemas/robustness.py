@@ -10,7 +10,7 @@ repository gets the same verdicts from both tools.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -314,19 +314,26 @@ def check_examples_schema_id(schema: Any) -> Problems:
     return out
 
 
-def _formats_used(node: Any) -> Iterator[str]:
+def _formats_used(schema: Any) -> set[str]:
     """Every ``format`` value in schema positions (AJV refuses unknown formats when compiling)."""
-    if isinstance(node, dict):
-        for key, value in node.items():
-            if key in ("examples", "enum", "const", "default"):
-                continue
-            if key == "format" and isinstance(value, str):
-                yield value
-            elif isinstance(value, dict | list):
-                yield from _formats_used(value)
-    elif isinstance(node, list):
-        for value in node:
-            yield from _formats_used(value)
+    found: set[str] = set()
+    stack = [schema]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key in _NOT_SCHEMAS:
+                    continue
+                if key == "format" and isinstance(value, str):
+                    found.add(value)
+                elif isinstance(value, dict | list):
+                    stack.append(value)
+        elif isinstance(node, list):
+            stack.extend(v for v in node if isinstance(v, dict | list))
+    return found
+
+
+_NOT_SCHEMAS = frozenset({"examples", "enum", "const", "default"})
 
 
 def compile_validator(schema: dict[str, Any]) -> Any:
@@ -335,7 +342,7 @@ def compile_validator(schema: dict[str, Any]) -> Any:
 
     from eventplatform.schemas.ajvformats import FORMATS, KNOWN_FORMATS
 
-    unknown = sorted({f for f in _formats_used(schema) if f not in KNOWN_FORMATS})
+    unknown = sorted(_formats_used(schema) - KNOWN_FORMATS)
     if unknown:
         raise ValueError("unknown format " + ", ".join(repr(f) for f in unknown) + " is used in schema")
     try:
@@ -372,26 +379,31 @@ _TRAVERSE_ARRAYS = ("items", "allOf", "anyOf", "oneOf")
 _TRAVERSE_MAPS = ("definitions", "properties", "patternProperties", "dependencies")
 
 
-def iter_subschemas(node: Any, path: str = "") -> Iterator[tuple[str, dict[str, Any]]]:
+def iter_subschemas(node: Any, path: str = "") -> list[tuple[str, dict[str, Any]]]:
     """The nodes json-schema-traverse 0.4.1 visits (root first; ``examples`` are not schemas)."""
-    if not isinstance(node, dict):
-        return
-    yield path, node
-    for key in _TRAVERSE_SCHEMA:
-        if key in node:
-            yield from iter_subschemas(node[key], f"{path}/{key}")
-    for key in _TRAVERSE_ARRAYS:
-        value = node.get(key)
-        if isinstance(value, list):
-            for index, sub in enumerate(value):
-                yield from iter_subschemas(sub, f"{path}/{key}/{index}")
-        elif key == "items":
-            yield from iter_subschemas(value, f"{path}/items")
-    for key in _TRAVERSE_MAPS:
-        value = node.get(key)
-        if isinstance(value, dict):
-            for name, sub in value.items():
-                yield from iter_subschemas(sub, f"{path}/{key}/{_esc(name)}")
+    out: list[tuple[str, dict[str, Any]]] = []
+    stack: list[tuple[str, Any]] = [(path, node)]
+    while stack:
+        where, current = stack.pop()
+        if not isinstance(current, dict):
+            continue
+        out.append((where, current))
+        children: list[tuple[str, Any]] = []
+        for key in _TRAVERSE_SCHEMA:
+            if key in current:
+                children.append((f"{where}/{key}", current[key]))
+        for key in _TRAVERSE_ARRAYS:
+            value = current.get(key)
+            if isinstance(value, list):
+                children.extend((f"{where}/{key}/{i}", sub) for i, sub in enumerate(value))
+            elif key == "items" and value is not None:
+                children.append((f"{where}/items", value))
+        for key in _TRAVERSE_MAPS:
+            value = current.get(key)
+            if isinstance(value, dict):
+                children.extend((f"{where}/{key}/{_esc(name)}", sub) for name, sub in value.items())
+        stack.extend(reversed(children))
+    return out
 
 
 def _is_number(value: Any) -> bool:
