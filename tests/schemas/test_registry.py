@@ -407,3 +407,40 @@ def test_every_fixture_version_loads_and_its_examples_validate() -> None:
                 assert s.validate(example) == (), (uri, example)
 
     run(main())
+
+
+def test_ajv_messages_for_other_keywords(tmp_path: Path) -> None:
+    (tmp_path / "k").mkdir()
+    (tmp_path / "k" / "1.0.0.json").write_text(
+        orjson.dumps(
+            {
+                "$schema": "http://json-schema.org/draft-07/schema#",
+                "type": "object",
+                "properties": {
+                    "t": {"type": ["string", "null"]},
+                    "u": {"type": "array", "uniqueItems": True, "maxItems": 10},
+                    "dep": {"dependencies": {"a": ["b", "c"]}},
+                    "e": {"enum": [1, "x"]},
+                    "m": {"maximum": 5},
+                    "s": {"type": "string", "maxLength": 3},
+                },
+            }
+        ).decode()
+    )
+
+    async def main() -> None:
+        s = await SchemaRegistry([str(tmp_path)]).get("/k/1.0.0.json")
+        event = {"t": 1, "u": [1, 2, 1], "dep": {"a": 1, "c": 1}, "e": 2, "m": 6, "s": "x" * 10_000}
+        errors, text = ajv_errors(s.validate(event))
+        assert text == (
+            "'.t' should be string,null, "
+            "'.u' should NOT have duplicate items (items ## 0 and 2 are identical), "
+            "'.dep' should have property b when property a is present, "
+            "'.e' should be equal to one of the allowed values, '.m' should be <= 5, "
+            "'.s' should NOT be longer than 3 characters"
+        )
+        dep = next(e for e in errors if e["keyword"] == "dependencies")
+        assert dep["params"] == {"property": "a", "missingProperty": "b", "depsCount": 2, "deps": "b, c"}
+        assert all(len(d.message) < 400 for d in s.validate(event))  # no echo of the 10 kB value
+
+    run(main())

@@ -84,6 +84,8 @@ def _message(keyword: str, params: dict[str, Any], fallback: str) -> str:
     if keyword == "format":
         return f'should match format "{p.get("format")}"'
     if keyword == "uniqueItems":
+        if "i" in p and "j" in p:
+            return f"should NOT have duplicate items (items ## {p['j']} and {p['i']} are identical)"
         return "should NOT have duplicate items"
     if keyword == "anyOf":
         return "should match some schema in anyOf"
@@ -96,6 +98,8 @@ def _message(keyword: str, params: dict[str, Any], fallback: str) -> str:
     if keyword == "contains":
         return "should contain a valid item"
     if keyword == "propertyNames":
+        if p.get("propertyName") is not None:
+            return f"property name '{p['propertyName']}' is invalid"
         return "property name is invalid"
     if keyword == "if":
         return "should match schema"

@@ -227,13 +227,16 @@ def _detail_from_error(err: Any, event: Any, schema: Any) -> list[ValidationDeta
             for p in raw.get("unexpected") or [""]
         ]
     if name == "type":
-        types = list(raw.get("types") or [])
-        params = {"type": ",".join(types)}
+        declared_types = _resolve_pointer(schema, spath)  # AJV lists the types in schema order
+        if isinstance(declared_types, str):
+            declared_types = [declared_types]
+        types = declared_types if isinstance(declared_types, list) else list(raw.get("types") or [])
+        params = {"type": ",".join(map(str, types))}
     elif name == "required":
         params = {"missingProperty": raw.get("property")}
         if spath and spath[-1] == "dependencies":
             keyword = "dependencies"
-            params = {"missingProperty": raw.get("property")}
+            params = _dependency_params(_resolve_pointer(schema, spath), _resolve_pointer(event, ipath), raw)
     elif name == "enum":
         params = {"allowedValues": _json_safe(raw.get("options"))}
     elif name == "const":
@@ -254,6 +257,10 @@ def _detail_from_error(err: Any, event: Any, schema: Any) -> list[ValidationDeta
         params = {"format": raw.get("format")}
     elif name == "oneOf":
         params = {"passingSchemas": None}
+    elif name in ("not", "anyOf"):
+        params = {}
+    elif name == "uniqueItems":
+        params = _duplicate_items(_resolve_pointer(event, ipath))
     elif name == "falseSchema":
         keyword, params = "false schema", {}
     elif name == "propertyNames":
@@ -268,6 +275,33 @@ def _detail_from_error(err: Any, event: Any, schema: Any) -> list[ValidationDeta
     else:
         params = {k: _json_safe(v) for k, v in raw.items() if k != "context"}
     return [ValidationDetail(_pointer(ipath), keyword, _pointer(spath), message, params)]
+
+
+def _dependency_params(deps: Any, obj: Any, raw: dict[str, Any]) -> dict[str, Any]:
+    """AJV's params for a property dependency: which present property needs which missing one."""
+    missing = raw.get("property")
+    if isinstance(deps, dict) and isinstance(obj, dict):
+        for trigger, needed in deps.items():
+            if trigger in obj and isinstance(needed, list) and missing in needed:
+                return {
+                    "property": trigger,
+                    "missingProperty": missing,
+                    "depsCount": len(needed),
+                    "deps": ", ".join(map(str, needed)),
+                }
+    return {"missingProperty": missing}
+
+
+def _duplicate_items(items: Any) -> dict[str, Any]:
+    """AJV's ``{i, j}`` for uniqueItems: the last item that repeats an earlier one, and that earlier one."""
+    if not isinstance(items, list):
+        return {}
+    keys = [orjson.dumps(x, option=orjson.OPT_SORT_KEYS) for x in items[:10_000]]
+    for i in range(len(keys) - 1, 0, -1):
+        for j in range(i - 1, -1, -1):
+            if keys[i] == keys[j]:
+                return {"i": i, "j": j}
+    return {}
 
 
 class _MetaValidator:
