@@ -444,3 +444,28 @@ def test_ajv_messages_for_other_keywords(tmp_path: Path) -> None:
         assert all(len(d.message) < 400 for d in s.validate(event))  # no echo of the 10 kB value
 
     run(main())
+
+
+@pytest.mark.parametrize(
+    "draft",
+    [
+        "http://json-schema.org/draft-04/schema#",
+        "http://json-schema.org/draft-06/schema#",
+        "http://json-schema.org/draft-07/schema#",
+        "https://json-schema.org/draft/2019-09/schema",
+        "https://json-schema.org/draft/2020-12/schema",
+    ],
+)
+def test_every_draft_offline(tmp_path: Path, draft: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "1.0.0.json").write_text(
+        orjson.dumps({"$schema": draft, "type": "object", "properties": {"n": {"type": "integer"}}}).decode()
+    )
+    monkeypatch.setattr(SchemaRegistry, "_fetch_http", None)  # any network use would fail loudly
+
+    async def main() -> None:
+        s = await SchemaRegistry([str(tmp_path)]).get("/d/1.0.0.json")
+        assert s.check({"n": 2.0})[1] == ()
+        assert s.validate({"n": "x"})[0].keyword == "type"
+
+    run(main())
