@@ -246,15 +246,28 @@ def _split(items: Sequence[Any], n: int) -> list[list[Any]]:
     return [list(items[i::n]) for i in range(n)]
 
 
-def discover(options: Options) -> tuple[list[SchemaInfo], list[FileError]]:
-    """Every schema file parsed into info records (in the reference's order) plus files that failed."""
+def discover(
+    options: Options, warm_up: Callable[[], object] | None = None
+) -> tuple[list[SchemaInfo], list[FileError]]:
+    """Every schema file parsed into info records (in the reference's order) plus files that failed.
+
+    ``warm_up`` runs here while worker processes are still parsing (e.g. imports the next phase needs,
+    so that the processes forked for it inherit them).
+    """
     from eventplatform.schemas.discovery import find_schema_paths, is_ignored, sort_infos
 
     paths = find_schema_paths(options)
     n = _workers(len(paths), 60)
     parsed: list[SchemaInfo | FileError] = []
     chunks = _split(paths, n)
-    results = _fork_map(lambda c: _parse_files_json(c, options), chunks, lambda c: _parse_files(c, options))
+
+    def local(chunk: list[str]) -> list[SchemaInfo | FileError]:
+        out = _parse_files(chunk, options)
+        if warm_up is not None:
+            warm_up()
+        return out
+
+    results = _fork_map(lambda c: _parse_files_json(c, options), chunks, local)
     for result in results:
         parsed.extend(_from_json(result) if isinstance(result, bytes) else result)
     order = {path: index for index, path in enumerate(paths)}
@@ -783,6 +796,20 @@ def _run_titles(
     return out
 
 
+def _warm_up() -> None:
+    """Import what the checks need once, before the workers for the checks are forked."""
+    import jsonschema_rs  # noqa: F401
+
+    import eventplatform.schemas.ajvformats
+    from eventplatform.schemas.robustness import _meta_validator
+
+    try:
+        import eventplatform.schemas.materialize  # noqa: F401
+    except Exception:  # reported by the structure tests
+        pass
+    _meta_validator()
+
+
 def run_tests(
     options: Options,
     suites: Sequence[str] = SUITES,
@@ -798,7 +825,7 @@ def run_tests(
     materialize, materialize_error = _materializer(options) if "structure" in suites else (None, None)
     ctx = _Ctx(options, _base_label(options), options.cwd, skipper, materialize, materialize_error)
 
-    infos, errors = discover(options)
+    infos, errors = discover(options, _warm_up)
     groups_by_title: dict[str, list[SchemaInfo]] = {}
     for info in infos:
         groups_by_title.setdefault(info.title, []).append(info)
