@@ -152,9 +152,7 @@ def test_produce_validates_reports_lines_and_lands_in_the_datacenter_topic(
     assert abs(got[1][0] - time.time() * 1000) < 60_000  # meta.dt set by the pipeline = now
 
 
-@kafka
-@pytest.mark.kafka
-def test_tail_reads_every_datacenter_since_a_time(kafka_broker: Broker, tmp_path: Path) -> None:
+def check_tail_every_datacenter_since_a_time(log_url: str, tmp_path: Path) -> None:
     stream = unique("test.tail.")
     cfg = stream_config(tmp_path, stream)
     runner = CliRunner()
@@ -165,11 +163,11 @@ def test_tail_reads_every_datacenter_since_a_time(kafka_broker: Broker, tmp_path
     ):
         r = runner.invoke(
             produce,
-            [stream, "--log", kafka_broker.url, "--stream-config", cfg, "--datacenter", dc],
+            [stream, "--log", log_url, "--stream-config", cfg, "--datacenter", dc],
             input=event(title, dt),
         )
         assert r.exit_code == 0, r.output
-    base = ["--log", kafka_broker.url, "--stream-config", cfg, "--no-follow"]
+    base = ["--log", log_url, "--stream-config", cfg, "--no-follow"]
     r = runner.invoke(tail, [stream, "--from-beginning", *base])
     assert r.exit_code == 0, r.output
     lines = [orjson.loads(line) for line in r.stdout.splitlines()]
@@ -181,6 +179,16 @@ def test_tail_reads_every_datacenter_since_a_time(kafka_broker: Broker, tmp_path
     assert '  "link_title": "new' in r.stdout
     r = runner.invoke(tail, [stream, *base])  # default start is the end: nothing without --follow
     assert r.exit_code == 0 and r.stdout == ""
+
+
+@kafka
+@pytest.mark.kafka
+def test_tail_reads_every_datacenter_since_a_time_on_kafka(kafka_broker: Broker, tmp_path: Path) -> None:
+    check_tail_every_datacenter_since_a_time(kafka_broker.url, tmp_path)
+
+
+def test_tail_reads_every_datacenter_since_a_time_on_sqlite(tmp_path: Path) -> None:
+    check_tail_every_datacenter_since_a_time(f"sqlite://{tmp_path}/log", tmp_path)
 
 
 @kafka
