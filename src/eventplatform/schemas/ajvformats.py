@@ -9,7 +9,6 @@ string (not "before a final newline" as in Python), and ``/i`` folds ASCII lette
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections.abc import Callable
 
@@ -19,10 +18,13 @@ _FLAGS = re.ASCII | re.IGNORECASE
 
 
 def _full(pattern: str, flags: int = _FLAGS) -> Callable[[str], bool]:
-    compiled = re.compile(pattern, flags | re.VERBOSE)
+    """A full-match checker, compiled on first use (start-up time matters for the CLI)."""
+    compiled: list[re.Pattern[str]] = []
 
     def check(value: str) -> bool:
-        return compiled.fullmatch(value) is not None
+        if not compiled:
+            compiled.append(re.compile(pattern, flags | re.VERBOSE))
+        return compiled[0].fullmatch(value) is not None
 
     return check
 
@@ -66,6 +68,8 @@ FORMATS: dict[str, Callable[[str], bool]] = {
 
 
 def _ipv6(value: str) -> bool:
+    import ipaddress
+
     if "%" in value or value.strip() != value:
         return False
     try:
