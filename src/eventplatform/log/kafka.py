@@ -209,6 +209,7 @@ class KafkaLog:
             self._guaranteed = Producer(self._producer_config(False))
             self._hasty = Producer(self._producer_config(True))
             self._running = True
+            BROKERS_REACHABLE.set(1)
             self._poll_thread = threading.Thread(target=self._poll_loop, name="kafka-log-poll", daemon=True)
             self._poll_thread.start()
 
