@@ -268,38 +268,67 @@ def _atomic_symlink(target: str, path: str) -> None:
         raise
 
 
-def _latest_needs_update(link: str, version: str, options: Options) -> bool:
-    if not os.path.exists(link):
-        return True
-    current = _version_of_file(link, options)
-    return current is None or semver_key(current) <= semver_key(version)
+def _update_latest(link: str, target: str, version: str, options: Options) -> bool:
+    """Point ``link`` at ``target`` unless it points to a newer version; True when it points at target."""
+    try:
+        if os.readlink(link) == target:
+            return True  # already right: nothing to do
+    except OSError:
+        pass
+    if os.path.exists(link):
+        current = _version_of_file(link, options)
+        if current is not None and semver_key(current) > semver_key(version):
+            return False
+    _atomic_symlink(target, link)
+    return True
+
+
+def _same_content(path: str, text: str) -> bool:
+    """Whether ``path`` is a regular file holding exactly ``text`` (then rewriting it changes nothing)."""
+    try:
+        if os.path.islink(path):
+            return False
+        with open(path, encoding="utf-8", newline="") as fh:
+            return fh.read() == text
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
+def _ensure_symlink(target: str, link: str) -> None:
+    try:
+        if os.readlink(link) == target:
+            return
+    except OSError:
+        pass
+    _atomic_symlink(target, link)
 
 
 def _write(results: list[MaterializeResult], options: Options) -> None:
+    """Write every file (atomically; identical content is left alone), then create the symlinks."""
     for result in results:
         for path, text in result.files.items():
-            _atomic_write(path, text)
+            if not _same_content(path, text):
+                _atomic_write(path, text)
             _log(options, f"Materialized schema at {path}.")
     for result in results:
+        out_dir = os.path.dirname(next(iter(result.files)))
         for i, ct in enumerate(options.content_types):
-            out_dir = os.path.dirname(next(iter(result.files)))
             target = f"{result.version}.{ct}"
             if options.should_symlink_latest:
                 link = os.path.join(out_dir, f"latest.{ct}")
-                if _latest_needs_update(link, result.version, options):
-                    _atomic_symlink(target, link)
+                if _update_latest(link, target, result.version, options):
                     result.symlinks.append(link)
             if i == 0 and options.should_symlink_extensionless:
                 link = os.path.join(out_dir, result.version)
-                _atomic_symlink(target, link)
+                _ensure_symlink(target, link)
                 result.symlinks.append(link)
                 if options.should_symlink_latest:
                     link = os.path.join(out_dir, "latest")
-                    if _latest_needs_update(link, result.version, options):
-                        _atomic_symlink(target, link)
+                    if _update_latest(link, target, result.version, options):
                         result.symlinks.append(link)
-        for link in result.symlinks:
-            _log(options, f"Created symlink {link} -> {os.readlink(link)}.")
+        if options.log_level in ("info", "debug", "trace"):
+            for link in result.symlinks:
+                _log(options, f"Symlink {link} -> {os.readlink(link)}.")
 
 
 def _out_dir(source: str, options: Options) -> str:

@@ -133,12 +133,14 @@ def _plain_scalar(value: str) -> Any:
     if _INT_RE.match(value):
         n = int(value)
         return float(n) if n > MAX_SAFE_INTEGER or n < -MAX_SAFE_INTEGER else n
-    if (
-        _JS_FLOAT_RE.match(value)
-        or _is_yaml_int(value)
-        or _DATE_RE.match(value)
-        or _TIMESTAMP_RE.match(value)
-    ):
+    if _JS_FLOAT_RE.match(value) and not value.endswith("_"):
+        if ":" in value:
+            raise _Fallback  # sexagesimal
+        text = value.replace("_", "").lower()
+        if text.endswith((".inf", ".nan")):
+            raise _Fallback
+        return float(text)
+    if _is_yaml_int(value) or _DATE_RE.match(value) or _TIMESTAMP_RE.match(value):
         raise _Fallback
     return value
 
