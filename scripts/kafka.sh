@@ -93,6 +93,10 @@ running_pid() {
     local pid
     pid="$(cat "$PID_FILE")"
     [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 1
+    # a stale PID file whose number now belongs to another process does not count
+    if [ -r "/proc/$pid/cmdline" ] && ! tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q "kafka.Kafka"; then
+        return 1
+    fi
     echo "$pid"
 }
 
@@ -154,10 +158,13 @@ EOF
 
 # --- commands -------------------------------------------------------------------------------------------
 start() {
-    if pid="$(running_pid)"; then
-        echo "kafka.sh: already running (pid $pid) on 127.0.0.1:$PORT"
+    if running_pid >/dev/null; then
+        status
         return 0
     fi
+    for p in "$PORT" "$CONTROLLER_PORT"; do
+        if port_open "$p"; then die "port $p on 127.0.0.1 is already taken by another process"; fi
+    done
     fetch
     write_config
     if [ ! -f "$STATE_DIR/data/meta.properties" ]; then
@@ -166,7 +173,6 @@ start() {
         java_cmd kafka.tools.StorageTool format -t "$cluster_id" -c "$STATE_DIR/server.properties" \
             >>"$STATE_DIR/logs/format.log" 2>&1 || { cat "$STATE_DIR/logs/format.log" >&2; die "format failed"; }
     fi
-    if port_open "$PORT"; then die "port $PORT on 127.0.0.1 is already taken by another process"; fi
     : >"$LOG_FILE"
     # setsid: the broker outlives the shell that started it (make, a pytest fixture) and its signals.
     # The background child is never a process-group leader, so setsid execs java in place and $! is its pid.
