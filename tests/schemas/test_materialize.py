@@ -247,3 +247,43 @@ def test_materialize_schema_library_call_leaves_input_alone(tmp_path: Path) -> N
     assert src == copy
     assert out["properties"]["n"]["maximum"] == 9007199254740991
     assert out["examples"] == [{"n": -6305039478318694}]
+
+
+@pytest.mark.parametrize(
+    "bad_index", [0, 1]
+)  # 0: in the parent's half of the level, 1: in the forked worker's
+def test_parallel_run_error_in_either_half(tmp_path: Path, bad_index: int) -> None:
+    import subprocess
+    import sys
+
+    files = {
+        f"s{i:02d}/current.yaml": f"title: s{i:02d}\n$id: /s{i:02d}/1.0.0\ntype: object\n" for i in range(20)
+    }
+    files[f"s{bad_index:02d}/current.yaml"] = (
+        f"title: bad\n$id: /s{bad_index:02d}/1.0.0\nallOf: [{{$ref: /x}}]\n"
+    )
+    repo = _repo(tmp_path, files)
+    before = regular_files(repo)
+    paths = sorted(f"s/{k}" for k in files)
+    proc = subprocess.run(
+        [sys.executable, "-m", "eventplatform", "schema", "materialize", *paths],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 1
+    assert proc.stderr.count("\n") == 1 and f"s{bad_index:02d}/current.yaml: /allOf/0:" in proc.stderr
+    assert regular_files(repo) == before
+    files[f"s{bad_index:02d}/current.yaml"] = files["s05/current.yaml"].replace("s05", f"s{bad_index:02d}")
+    (repo / "s" / f"s{bad_index:02d}" / "current.yaml").write_text(files[f"s{bad_index:02d}/current.yaml"])
+    proc = subprocess.run(
+        [sys.executable, "-m", "eventplatform", "schema", "materialize", *paths],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert len(symlinks(repo)) == 60
+    assert all((repo / "s" / f"s{i:02d}" / "1.0.0.yaml").exists() for i in range(20))

@@ -176,39 +176,134 @@ def _order_jobs(jobs: list[_Job], fetcher: Fetcher, options: Options) -> list[_J
     return order
 
 
-def _build(jobs: list[_Job], options: Options, fetcher: Fetcher) -> list[MaterializeResult]:
+def _materialize_job(job: _Job, options: Options, fetcher: Fetcher) -> MaterializeResult:
     from eventplatform.schemas.yamlio import serialize
 
+    schema = materialize_schema(job.schema, options, source=job.source, fetcher=fetcher, copy=not job.owned)
+    result = MaterializeResult(job.source, job.version, schema)
+    for ct in options.content_types:
+        path = os.path.join(job.out_dir, f"{job.version}.{ct}")
+        try:
+            result.files[path] = serialize(schema, ct)
+        except (TypeError, RecursionError) as exc:
+            raise SchemaToolError(job.source, "", f"cannot serialize as {ct}: {exc}") from exc
+    return result
+
+
+def _levels(order: list[_Job], jobs: list[_Job]) -> list[list[_Job]]:
+    """Jobs grouped by dependency depth (each level only needs outputs of earlier levels)."""
+    depth: dict[int, int] = {}
+    for job in order:
+        depth[id(job)] = 1 + max((depth[id(jobs[d])] for d in job.deps), default=-1)
+    levels: list[list[_Job]] = [[] for _ in range(max(depth.values(), default=-1) + 1)]
+    for job in order:
+        levels[depth[id(job)]].append(job)
+    return levels
+
+
+_MIN_PARALLEL = 8
+
+
+def _can_fork(n_jobs: int) -> bool:
+    """Forking a worker pays off for a big level on a multi-core machine in a single-threaded process."""
+    if (
+        n_jobs < _MIN_PARALLEL
+        or not hasattr(os, "fork")
+        or os.environ.get("EVENTPLATFORM_SCHEMA_JOBS") == "1"
+    ):
+        return False
+    import threading
+
+    if threading.active_count() != 1:
+        return False
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:
+        cpus = os.cpu_count() or 1
+    return cpus >= 2
+
+
+def _fork_worker(jobs: list[_Job], options: Options, fetcher: Fetcher) -> tuple[int, int]:
+    """Materialize ``jobs`` in a forked child; returns (pid, read fd) for :func:`_collect_worker`."""
+    import pickle
+
+    read_fd, write_fd = os.pipe()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:  # child: compute, send, exit without running the parent's cleanup
+        code = 0
+        try:
+            os.close(read_fd)
+            try:
+                payload: Any = ("ok", [_materialize_job(j, options, fetcher) for j in jobs])
+            except SchemaToolError as exc:
+                payload = ("error", (exc.file, exc.pointer, exc.message))
+            except BaseException as exc:  # reported by the parent as a one-line error
+                payload = ("crash", f"{type(exc).__name__}: {exc}")
+            with os.fdopen(write_fd, "wb") as fh:
+                fh.write(pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL))
+        except BaseException:
+            code = 1
+        finally:
+            os._exit(code)
+    os.close(write_fd)
+    return pid, read_fd
+
+
+def _collect_worker(pid: int, read_fd: int, jobs: list[_Job]) -> list[MaterializeResult]:
+    import pickle
+
+    with os.fdopen(read_fd, "rb") as fh:
+        data = fh.read()
+    os.waitpid(pid, 0)
+    if not data:
+        raise SchemaToolError(jobs[0].source, "", "materialize worker process died")
+    kind, value = pickle.loads(data)  # our own child process
+    if kind == "error":
+        raise SchemaToolError(*value)
+    if kind == "crash":
+        raise SchemaToolError(jobs[0].source, "", f"materialize worker failed: {value}")
+    return list(value)
+
+
+def _build(jobs: list[_Job], options: Options, fetcher: Fetcher) -> list[MaterializeResult]:
     for job in jobs:
         job.version = schema_version(job.schema, options.schema_version_field, job.source)
         job.produced = [os.path.join(job.out_dir, f"{job.version}.{ct}") for ct in options.content_types]
         if options.should_symlink_extensionless:
             job.produced.append(os.path.join(job.out_dir, job.version))
-    results: list[MaterializeResult] = []
+    order = _order_jobs(jobs, fetcher, options)
+    done: dict[int, MaterializeResult] = {}
     overlay_paths: list[str] = []
     try:
-        for job in _order_jobs(jobs, fetcher, options):
-            schema = materialize_schema(
-                job.schema, options, source=job.source, fetcher=fetcher, copy=not job.owned
-            )
-            result = MaterializeResult(job.source, job.version, schema)
-            for ct in options.content_types:
-                path = os.path.join(job.out_dir, f"{job.version}.{ct}")
+        for level in _levels(order, jobs):
+            if _can_fork(len(level)):
+                theirs = level[1::2]
+                pid, fd = _fork_worker(theirs, options, fetcher)
                 try:
-                    result.files[path] = serialize(schema, ct)
-                except (TypeError, RecursionError) as exc:
-                    raise SchemaToolError(job.source, "", f"cannot serialize as {ct}: {exc}") from exc
-                fetcher.set_overlay(path, result.files[path])
-                overlay_paths.append(path)
-            primary = os.path.join(job.out_dir, f"{job.version}.{options.content_types[0]}")
-            fetcher.set_overlay(os.path.join(job.out_dir, job.version), result.files[primary])
-            overlay_paths.append(os.path.join(job.out_dir, job.version))
-            results.append(result)
+                    for job in level[0::2]:
+                        done[id(job)] = _materialize_job(job, options, fetcher)
+                finally:
+                    worker_results = _collect_worker(pid, fd, theirs)
+                for job, result in zip(theirs, worker_results, strict=True):
+                    done[id(job)] = result
+            else:
+                for job in level:
+                    done[id(job)] = _materialize_job(job, options, fetcher)
+            for job in level:
+                result = done[id(job)]
+                for path, text in result.files.items():
+                    fetcher.set_overlay(path, text)
+                    overlay_paths.append(path)
+                primary = os.path.join(job.out_dir, f"{job.version}.{options.content_types[0]}")
+                fetcher.set_overlay(os.path.join(job.out_dir, job.version), result.files[primary])
+                overlay_paths.append(os.path.join(job.out_dir, job.version))
     finally:
         for p in overlay_paths:
             fetcher.overlay.pop(os.path.abspath(p), None)
             fetcher.invalidate(p)
-    return results
+    return [done[id(job)] for job in order]
 
 
 _ID_YAML_RE = re.compile(r"^\$id:[ \t]*(.+?)[ \t]*$", re.M)
