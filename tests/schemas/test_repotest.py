@@ -367,3 +367,37 @@ def test_skipper_matches_unanchored_on_own_id() -> None:
     assert skipper.names_for({"$id": "/development/webrequest/1.0.0"}) == {"a", "b"}
     assert skipper.skips("c", {"$id": "/mediawiki/page/change/1.0.0"})
     assert not skipper.skips("c", {"$id": "/x/1.0.0"}) and not skipper.skips("c", {})
+
+
+def test_cli_suite_selection_and_verbose(small_repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from eventplatform.cli.main import cli
+
+    monkeypatch.chdir(small_repo)
+    result = CliRunner().invoke(cli, ["schema", "test", "--suite", "compatibility", "-v"])
+    assert result.exit_code == 0, result.output
+    assert (
+        "✓ [compatibility] 1.1.0 must be compatible with 1.0.0  (schema-version-compatibility)"
+        in result.output
+    )
+    assert (
+        result.output.strip().splitlines()[-1].startswith("1 passed, 0 failed, 0 skipped (1 tests, 1 titles)")
+    )
+
+    result = CliRunner().invoke(cli, ["schema", "test", "--suite", "robustness", "--format", "json"])
+    assert result.exit_code == 0
+    document = orjson.loads(result.output)
+    assert {r["suite"] for r in document["results"]} == {"robustness"}
+    assert document["summary"]["tests"] == 28
+
+    result = CliRunner().invoke(cli, ["schema", "check", "--format", "json", "--no-pending"])
+    assert result.exit_code == 0
+    [pair] = orjson.loads(result.output)["results"]
+    assert (pair["old_version"], pair["new_version"], pair["suggested_bump"]) == ("1.0.0", "1.1.0", "minor")
+
+
+def test_cli_missing_base_path_is_a_usage_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from eventplatform.cli.main import cli
+
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(cli, ["schema", "test", "nowhere"])
+    assert result.exit_code == 2
