@@ -18,6 +18,7 @@
 #   KAFKA_MESSAGE_MAX_BYTES  the broker's message.max.bytes (default Kafka's 1048588)
 #   KAFKA_START_TIMEOUT    seconds to wait for readiness (default 60)
 #   KAFKA_STOP_TIMEOUT     seconds to wait for a clean stop (default 30)
+#   KAFKA_WATCH_PID        stop the broker when this process is gone (the test fixture sets it)
 set -euo pipefail
 
 KAFKA_VERSION="${KAFKA_VERSION:-4.1.1}"
@@ -180,6 +181,13 @@ start() {
     setsid java "${JAVA_ARGS[@]}" kafka.Kafka "$STATE_DIR/server.properties" \
         </dev/null >"$STATE_DIR/logs/stdout.log" 2>&1 &
     echo $! >"$PID_FILE"
+    if [ -n "${KAFKA_WATCH_PID:-}" ]; then
+        # tests: the broker must not outlive a killed test run
+        local broker_pid
+        broker_pid="$(cat "$PID_FILE")"
+        setsid bash -c "while kill -0 $KAFKA_WATCH_PID 2>/dev/null && kill -0 $broker_pid 2>/dev/null; do
+            sleep 1; done; kill -TERM $broker_pid 2>/dev/null" </dev/null >/dev/null 2>&1 &
+    fi
     local deadline=$((SECONDS + ${KAFKA_START_TIMEOUT:-60}))
     while [ $SECONDS -lt $deadline ]; do
         if ! running_pid >/dev/null; then

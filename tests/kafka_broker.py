@@ -58,6 +58,7 @@ class Broker:
             "KAFKA_STATE_DIR": str(self.state_dir),
             "KAFKA_PORT": str(self.port),
             "KAFKA_CONTROLLER_PORT": str(self.controller_port),
+            "KAFKA_WATCH_PID": str(os.getpid()),  # a killed test run does not leave a broker behind
         }
 
     def start(self) -> None:
