@@ -41,11 +41,15 @@ def serve(config_file: str | None, **options: object) -> None:
         settings = load_settings(config_file, options)
     except SettingsError as exc:
         raise click.UsageError(str(exc)) from None
+    from eventplatform.gate.server import ListenError
     from eventplatform.gate.server import serve as run
+    from eventplatform.streams.config import StreamConfigError, load_stream_config
 
+    try:  # fail fast and clearly, before any worker starts
+        load_stream_config(settings.stream_config)
+    except (StreamConfigError, OSError) as exc:
+        raise click.ClickException(f"cannot load the stream config: {exc}") from None
     try:
         run(settings)
-    except OSError as exc:
-        raise click.ClickException(
-            f"cannot listen on {settings.host}:{settings.port}: {exc.strerror}"
-        ) from None
+    except ListenError as exc:
+        raise click.ClickException(str(exc.strerror)) from None

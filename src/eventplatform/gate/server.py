@@ -21,11 +21,22 @@ if TYPE_CHECKING:  # the app (and prometheus-client) are imported only after the
     from eventplatform.gate.settings import Settings
 
 
+STARTUP_FAILURE = 3  # uvicorn's exit code when the app's startup fails
+
+
+class ListenError(OSError):
+    """The address cannot be listened on (in use, not ours, …)."""
+
+
 def bind_socket(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ListenError(exc.errno, f"cannot listen on {host}:{port}: {exc.strerror}") from None
     sock.listen(2048)
     sock.set_inheritable(True)
     return sock
@@ -105,6 +116,8 @@ def _spawn(settings: Settings, sock: socket.socket, index: int) -> int:
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
             signal.signal(signal.SIGINT, signal.SIG_DFL)
             run_worker(settings, sock, index)
+        except SystemExit as exc:  # uvicorn exits with 3 when the app cannot start
+            code = exc.code if isinstance(exc.code, int) else 1
         except BaseException:
             import traceback
 
@@ -117,8 +130,9 @@ def _spawn(settings: Settings, sock: socket.socket, index: int) -> int:
 
 
 def _supervise(settings: Settings, sock: socket.socket, workers: int) -> None:
+    """Fork the workers, restart one that dies, stop all on SIGTERM/SIGINT or when one cannot start."""
     children: dict[int, int] = {}  # pid -> worker index
-    stopping = False
+    stopping = failed = False
 
     def stop(signum: int, _frame: object) -> None:
         nonlocal stopping
@@ -143,6 +157,11 @@ def _supervise(settings: Settings, sock: socket.socket, workers: int) -> None:
         if index is None or stopping:
             continue
         code = os.waitstatus_to_exitcode(status)
+        if code == STARTUP_FAILURE:  # a configuration problem: restarting would fail the same way
+            print(f"eventplatform: worker {index} failed to start; stopping", file=sys.stderr)
+            stop(signal.SIGTERM, None)
+            failed = True
+            continue
         print(f"eventplatform: worker {index} (pid {pid}) exited with {code}; restarting", file=sys.stderr)
         last = restarts.get(index, 0.0)
         if time.monotonic() - last < 1.0:
@@ -150,3 +169,5 @@ def _supervise(settings: Settings, sock: socket.socket, workers: int) -> None:
         restarts[index] = time.monotonic()
         children[_spawn(settings, sock, index)] = index
     sock.close()
+    if failed:
+        sys.exit(1)
