@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import orjson
 import pytest
+from openapi_spec_validator import validate as validate_openapi
 
 from eventplatform import __version__
 from eventplatform.examples import LINK_HOVER_STREAM, TEST_STREAM
@@ -54,6 +55,7 @@ def test_spec_is_openapi3_of_the_real_api(client: httpx.Client) -> None:
     assert r.status_code == 200
     spec = r.json()
     assert spec["openapi"].startswith("3.")
+    validate_openapi(spec)  # a valid OpenAPI 3 document
     assert spec["info"]["version"] == __version__
     paths = spec["paths"]
     for path in ("/v1/events", "/v1/_test/events", "/v1/stream-configs", "/_info", "/robots.txt", "/metrics"):
