@@ -41,13 +41,14 @@ async def run(events: int, batch: int, concurrency: int, synchronous: str, direc
             out = await log.produce(payload)
             assert out[0] is None
 
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
-    dt = time.perf_counter() - t0
+    dt, cpu = time.perf_counter() - t0, time.process_time() - cpu0
     n = batches * batch
     print(
         f"produce: {n} events in batches of {batch}, {concurrency} concurrent producers, "
-        f"synchronous={synchronous}: {n / dt:,.0f} events/s ({dt:.2f} s)"
+        f"synchronous={synchronous}: {n / dt:,.0f} events/s ({dt:.2f} s); "
+        f"CPU {cpu / batches * 1e6:,.1f} µs per produce call, {cpu / n * 1e6:.2f} µs per event"
     )
     t0 = time.perf_counter()
     count = 0

@@ -126,6 +126,37 @@ def test_retention_from_another_process_view(tmp_path: Path) -> None:
     run(main())
 
 
+def test_time_lookup_with_sparse_checkpoints(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import eventplatform.log.sqlite as sqlite_module
+
+    monkeypatch.setattr(sqlite_module, "_INDEX_EVERY", 3)
+    stamps = [5, 1, 9, 2, 7, 3, 12, 4, 8, 20, 6, 15, 30, 10, 25]
+
+    def expected(t: int, low: int = 0) -> list[int]:
+        first = next((i for i, ts in enumerate(stamps) if i >= low and ts >= t), None)
+        return [] if first is None else list(range(max(first, low), len(stamps)))
+
+    async def main() -> None:
+        log = SQLiteLog(tmp_path)
+        for i in range(0, len(stamps), 2):  # commits of 2 records: checkpoints land inside the data
+            await log.produce([Message("s", b"x", timestamp_ms=ts) for ts in stamps[i : i + 2]])
+        for t in [0, 1, 3, 6, 8, 9, 10, 13, 16, 21, 26, 30, 31]:
+            got = [r.offset for r in await collect(log, ["s"], Start.at_time(t))]
+            assert got == expected(t), t
+        await log.close()
+        # after a restart (running maximum rebuilt) and a retention cut the answers stay right
+        log = SQLiteLog(tmp_path)
+        await log.produce([Message("s", b"y", timestamp_ms=11)])
+        stamps.append(11)
+        assert await log.delete_before("s", 9) == 2  # offsets 0 and 1 (5, 1) precede the first ts >= 9
+        for t in [0, 9, 11, 13, 26]:
+            got = [r.offset for r in await collect(log, ["s"], Start.at_time(t))]
+            assert got == expected(t, low=2), t
+        await log.close()
+
+    run(main())
+
+
 def test_restart_keeps_offsets_and_partition(tmp_path: Path) -> None:
     async def main() -> None:
         log = SQLiteLog(tmp_path)

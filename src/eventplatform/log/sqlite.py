@@ -13,10 +13,12 @@ Why it looks like this:
   process, so a restarted worker takes over a free partition with its data intact. Readers open every
   ``partition-*.db`` read-only and merge them.
 * **One table per topic** (``t<id>``, ``offset INTEGER PRIMARY KEY``): the offset is the rowid, so appends
-  and range reads touch a single B-tree. ``topics`` maps names to ids and keeps ``next_offset``, so offsets
-  stay dense from 0 and never go back even when retention deletes every row. ``time_index`` holds one row
-  per topic per commit (first offset of the batch, running maximum timestamp): finding the earliest offset
-  with ``timestamp >= T`` is an index seek plus a scan of one batch, not an index on every row.
+  and range reads touch a single B-tree. ``topics`` maps names to ids; the next offset is the last record's
+  plus one, and retention writes it to ``topics.next_offset`` before deleting, so offsets stay dense from 0
+  and never go back even when every record is deleted. ``time_index`` holds a checkpoint every
+  ``_INDEX_EVERY`` records (first offset, maximum timestamp before it): finding the earliest offset with
+  ``timestamp >= T`` is an index seek plus a short scan, without an index on every row. A small commit
+  therefore touches only the topic table's last page (and now and then the checkpoint table).
 * **Group commit.** ``produce`` hands its batch to a writer thread and awaits a future. The writer drains
   everything queued, writes it in **one transaction** (``executemany`` per topic, offsets assigned in
   memory) and resolves every waiting future after ``COMMIT``. Concurrent requests share one commit.
@@ -56,6 +58,8 @@ log = logging.getLogger(__name__)
 _PARTITION_FILE = re.compile(r"^partition-(\d+)\.db$")
 _MAX_ROWS_PER_COMMIT = 100_000
 _READ_CHUNK = 2_000
+_INDEX_EVERY = 1_000  # records between time_index checkpoints
+_MIN_TS = -(2**63)
 _DISCOVERY_INTERVAL = 1.0
 
 _SCHEMA = """
@@ -73,6 +77,7 @@ CREATE TABLE IF NOT EXISTS time_index (
 """
 
 
+_Outcome = list[Exception | None]
 _key = attrgetter("key")
 _value = attrgetter("value")
 
@@ -99,7 +104,8 @@ class _Call:
 class _TopicState:
     id: int
     next_offset: int
-    max_ts: int
+    max_ts: int  # running maximum of every timestamp written so far
+    since_index: int = -1  # rows since the last time_index entry; -1 = write one at the next commit
     table: str = field(init=False)
 
     def __post_init__(self) -> None:
@@ -128,12 +134,18 @@ class _Writer:
 
     def _load_topics(self) -> None:
         self._topics.clear()
-        rows = self._conn.execute(
-            "SELECT t.id, t.name, t.next_offset, COALESCE((SELECT MAX(max_ts) FROM time_index i"
-            " WHERE i.topic_id = t.id), -9223372036854775808) FROM topics t"
-        ).fetchall()
-        for tid, name, next_offset, max_ts in rows:
-            self._topics[name] = _TopicState(tid, next_offset, max_ts)
+        conn = self._conn
+        for tid, name, next_offset in conn.execute("SELECT id, name, next_offset FROM topics").fetchall():
+            high = _high(conn, tid, next_offset)
+            last = conn.execute(
+                "SELECT max_ts, first_offset FROM time_index WHERE topic_id = ?"
+                " ORDER BY max_ts DESC, first_offset DESC LIMIT 1",
+                (tid,),
+            ).fetchone()
+            before, start = (last[0], last[1]) if last else (_MIN_TS, 0)
+            tail = conn.execute(f"SELECT MAX(ts) FROM t{tid} WHERE offset >= ?", (start,)).fetchone()[0]
+            running = before if tail is None else max(before, tail)
+            self._topics[name] = _TopicState(tid, high, running)
 
     def _topic(self, name: str) -> _TopicState:
         state = self._topics.get(name)
@@ -144,7 +156,7 @@ class _Writer:
                 f"CREATE TABLE IF NOT EXISTS t{tid} (offset INTEGER PRIMARY KEY, ts INTEGER NOT NULL,"
                 " key BLOB, value BLOB NOT NULL)"
             )
-            state = _TopicState(tid, 0, -(2**63))
+            state = _TopicState(tid, 0, _MIN_TS)
             self._topics[name] = state
         return state
 
@@ -231,6 +243,12 @@ class _Writer:
                 state = self._topic(topic)
                 first = state.next_offset
                 count = sum(len(msgs) for msgs, _ in parts)
+                if state.since_index < 0 or state.since_index >= _INDEX_EVERY:
+                    conn.execute(
+                        "INSERT INTO time_index (topic_id, max_ts, first_offset) VALUES (?, ?, ?)",
+                        (state.id, state.max_ts, first),
+                    )
+                    state.since_index = 0
                 conn.executemany(
                     f"INSERT INTO {state.table} (offset, ts, key, value) VALUES (?, ?, ?, ?)",
                     zip(
@@ -241,14 +259,9 @@ class _Writer:
                         strict=True,
                     ),
                 )
-                running = max(state.max_ts, max(max(stamps) for _, stamps in parts))
-                conn.execute(
-                    "INSERT INTO time_index (topic_id, max_ts, first_offset) VALUES (?, ?, ?)",
-                    (state.id, running, first),
-                )
+                state.max_ts = max(state.max_ts, max(max(stamps) for _, stamps in parts))
                 state.next_offset = first + count
-                state.max_ts = running
-                conn.execute("UPDATE topics SET next_offset = ? WHERE id = ?", (state.next_offset, state.id))
+                state.since_index += count
             conn.execute("COMMIT")
         except Exception as exc:
             log.exception("SQLite log commit failed (partition %d)", self.partition)
@@ -257,17 +270,22 @@ class _Writer:
             with contextlib.suppress(sqlite3.Error):
                 self._load_topics()  # forget offsets handed out in the failed transaction
             error = exc
+        # one wake-up per event loop per commit, not one per request
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], _Outcome]]] = {}
         for job in jobs:
+            if job.future is None:
+                continue
             if error is None:
                 outcome: list[Exception | None] = [None] * len(job.messages)
             else:
                 failure = EventError(Codes.LOG_UNAVAILABLE, f"SQLite log write failed: {error}")
                 outcome = [failure] * len(job.messages)
-            if job.future is not None:
-                try:
-                    job.loop.call_soon_threadsafe(_resolve, job.future, outcome)
-                except RuntimeError:  # the producer's event loop is gone: nobody is waiting
-                    pass
+            by_loop.setdefault(job.loop, []).append((job.future, outcome))
+        for loop, done in by_loop.items():
+            try:
+                loop.call_soon_threadsafe(_resolve_all, done)
+            except RuntimeError:  # the producer's event loop is gone: nobody is waiting
+                pass
 
     def stop(self) -> None:
         self._queue.put(None)
@@ -276,9 +294,17 @@ class _Writer:
             os.close(self._lock_fd)
 
 
-def _resolve(fut: asyncio.Future[list[Exception | None]], outcome: list[Exception | None]) -> None:
+def _resolve_all(done: list[tuple[asyncio.Future[list[Exception | None]], list[Exception | None]]]) -> None:
+    for fut, outcome in done:
+        if not fut.done():
+            fut.set_result(outcome)
+
+
+def _time_out(fut: asyncio.Future[list[Exception | None]], count: int, timeout: float) -> None:
+    """The commit may still happen later: like a Kafka delivery timeout, the outcome is unknown."""
     if not fut.done():
-        fut.set_result(outcome)
+        failure = EventError(Codes.DELIVERY_TIMEOUT, f"SQLite log did not commit within {timeout:g} s")
+        fut.set_result([failure] * count)
 
 
 def _claim(directory: Path, wanted: int | None) -> tuple[int, int]:
@@ -301,6 +327,32 @@ def _claim(directory: Path, wanted: int | None) -> tuple[int, int]:
         return n, fd
 
 
+def _high(conn: sqlite3.Connection, tid: int, next_offset: int) -> int:
+    """The next offset of a topic: its last record + 1, or the persisted ``next_offset`` when retention
+    deleted the last records (the writer does not update ``topics`` on every commit)."""
+    last = conn.execute(f"SELECT MAX(offset) FROM t{tid}").fetchone()[0]
+    return int(next_offset) if last is None else max(int(next_offset), int(last) + 1)
+
+
+def _offset_for_time(conn: sqlite3.Connection, tid: int, ts: int) -> int | None:
+    """The earliest offset whose timestamp is >= ``ts`` (Kafka's offsetsForTimes), None if there is none.
+
+    ``time_index`` rows are checkpoints (first_offset F, max_ts = the maximum timestamp of every record
+    before F), written every ``_INDEX_EVERY`` records at most; that maximum never decreases with F. So every
+    record before the last checkpoint whose maximum is < ts is older than ts, and the answer is the first
+    record at or after that checkpoint with a timestamp >= ts: one index seek and a short scan."""
+    row = conn.execute(
+        "SELECT first_offset FROM time_index WHERE topic_id = ? AND max_ts < ?"
+        " ORDER BY max_ts DESC, first_offset DESC LIMIT 1",
+        (tid, ts),
+    ).fetchone()
+    start = 0 if row is None else int(row[0])
+    hit = conn.execute(
+        f"SELECT offset FROM t{tid} WHERE offset >= ? AND ts >= ? ORDER BY offset LIMIT 1", (start, ts)
+    ).fetchone()
+    return None if hit is None else int(hit[0])
+
+
 def _purge(path: Path, topic: str, timestamp_ms: int) -> int:
     conn = sqlite3.connect(path, isolation_level=None, timeout=30.0)
     try:
@@ -314,18 +366,11 @@ def _purge(path: Path, topic: str, timestamp_ms: int) -> int:
             conn.execute("ROLLBACK")
             return 0
         tid, next_offset = found
-        row = conn.execute(
-            "SELECT first_offset FROM time_index WHERE topic_id = ? AND max_ts >= ?"
-            " ORDER BY max_ts, first_offset LIMIT 1",
-            (tid, timestamp_ms),
-        ).fetchone()
-        cut = int(next_offset)
-        if row is not None:  # the first record at/after the time sits inside that batch
-            hit = conn.execute(
-                f"SELECT offset FROM t{tid} WHERE offset >= ? AND ts >= ? ORDER BY offset LIMIT 1",
-                (row[0], timestamp_ms),
-            ).fetchone()
-            cut = int(hit[0]) if hit else int(row[0])
+        high = _high(conn, tid, next_offset)
+        found_at = _offset_for_time(conn, tid, timestamp_ms)
+        cut = high if found_at is None else found_at
+        # offsets must never restart, even when every record goes
+        conn.execute("UPDATE topics SET next_offset = ? WHERE id = ?", (high, tid))
         deleted = conn.execute(f"DELETE FROM t{tid} WHERE offset < ?", (cut,)).rowcount
         # keep the index entry of the batch that holds ``cut``
         conn.execute(
@@ -363,11 +408,12 @@ class _Reader:
     def topics(self) -> dict[str, tuple[int, int]]:
         """name -> (table id, next offset); {} for a partition that has no schema yet."""
         with self._lock:
+            conn = self._connection()
             try:
-                rows = self._connection().execute("SELECT name, id, next_offset FROM topics").fetchall()
-            except sqlite3.OperationalError:
+                rows = conn.execute("SELECT name, id, next_offset FROM topics").fetchall()
+                return {name: (tid, _high(conn, tid, nxt)) for name, tid, nxt in rows}
+            except sqlite3.OperationalError:  # no schema yet, or a topic table being created
                 return {}
-            return {name: (tid, nxt) for name, tid, nxt in rows}
 
     def watermarks(self, tid: int, nxt: int) -> tuple[int, int]:
         with self._lock:
@@ -375,26 +421,9 @@ class _Reader:
         low = row[0] if row and row[0] is not None else nxt
         return int(low), int(nxt)
 
-    def high(self, tid: int) -> int:
-        with self._lock:
-            row = self._connection().execute("SELECT next_offset FROM topics WHERE id = ?", (tid,)).fetchone()
-        return int(row[0]) if row else 0
-
     def offset_for_time(self, tid: int, ts: int) -> int | None:
         with self._lock:
-            conn = self._connection()
-            row = conn.execute(
-                "SELECT first_offset FROM time_index WHERE topic_id = ? AND max_ts >= ?"
-                " ORDER BY max_ts, first_offset LIMIT 1",
-                (tid, ts),
-            ).fetchone()
-            if row is None:
-                return None
-            hit = conn.execute(
-                f"SELECT offset FROM t{tid} WHERE offset >= ? AND ts >= ? ORDER BY offset LIMIT 1",
-                (row[0], ts),
-            ).fetchone()
-        return int(hit[0]) if hit else None
+            return _offset_for_time(self._connection(), tid, ts)
 
     def read(self, tid: int, start: int, end: int | None, limit: int) -> list[tuple[int, int, Any, Any]]:
         with self._lock:
@@ -516,14 +545,12 @@ class SQLiteLog:
             return [None] * len(messages)
         fut: asyncio.Future[list[Exception | None]] = loop.create_future()
         writer.submit(_Job(messages, stamps, loop, fut))
+        # A timer rather than wait_for(shield(...)): no extra tasks on the per-request path.
+        timer = loop.call_later(self.delivery_timeout, _time_out, fut, len(messages), self.delivery_timeout)
         try:
-            return await asyncio.wait_for(asyncio.shield(fut), self.delivery_timeout)
-        except TimeoutError:
-            # the commit may still happen: like a Kafka delivery timeout, the outcome is unknown
-            failure = EventError(
-                Codes.DELIVERY_TIMEOUT, f"SQLite log did not commit within {self.delivery_timeout:g} s"
-            )
-            return [failure] * len(messages)
+            return await fut
+        finally:
+            timer.cancel()
 
     async def flush(self, timeout: float | None = None) -> int:
         """Wait until everything queued (hasty included) is committed; returns 0 (nothing left)."""
