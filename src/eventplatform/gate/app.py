@@ -56,6 +56,7 @@ CSP = (
     "base-uri 'self'; frame-ancestors 'self'"
 )
 GZIP_MIN = 1024
+MAX_PENDING_HASTY = 1000  # hasty batches processed in the background at once, per worker
 HASTY_TRUE = ("true", "1", "yes", "on")
 HASTY_FALSE = ("false", "0", "no", "off", "")
 
@@ -393,9 +394,13 @@ class GateApp:
         )
         if hasty:
             self.metrics.hasty.inc(len(events))
-            task = asyncio.create_task(self._process_hasty(events, ctx))
-            self._hasty_tasks.add(task)
-            task.add_done_callback(self._hasty_tasks.discard)
+            if len(self._hasty_tasks) >= MAX_PENDING_HASTY:
+                # backpressure: a flood of hasty requests must not grow memory without bound
+                await self._process_hasty(events, ctx)
+            else:
+                task = asyncio.create_task(self._process_hasty(events, ctx))
+                self._hasty_tasks.add(task)
+                task.add_done_callback(self._hasty_tasks.discard)
             return await self._json(send, *R.hasty_response(len(events)), request_id)
         return await self._process_and_answer(send, events, ctx, accept_gzip)
 
