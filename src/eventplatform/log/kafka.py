@@ -699,3 +699,12 @@ class KafkaLog:
             "brokers_down": self.brokers_down,
             "last_error": self.last_error,
         }
+
+
+def configured_stream_topics(config: Any, datacenter: str | None) -> list[str]:
+    """The topics an intake of ``datacenter`` writes for the streams named exactly in ``config`` (a
+    :class:`eventplatform.streams.config.StreamConfig`; ``/regex/`` entries name no concrete topic), to
+    create them at startup with ``log.ensure_topics(topics, partitions=…, replication=…)``."""
+    from eventplatform.streams.config import topic_for
+
+    return [topic_for(name, datacenter) for name in config.names if not name.startswith("/")]
