@@ -8,9 +8,10 @@ this script into ``~/.cache/eventplatform/bench/jst``):
 * **test**: the full repository test run (``npm test``, i.e. mocha + ``tests.all``, vs
   ``eventplatform schema test``).
 
-Every run gets a fresh copy of the fixture (symlinks restored; copying is not timed). Each command runs
-once to warm up, then ``--runs`` times; the script prints the median wall time of each, the median CPU
-time (user+sys of the command's processes), and the ratio reference/ours.
+Every run gets a fresh copy of the fixture (symlinks restored; copying is not timed). The two commands of
+a benchmark alternate (A B, B A, ...) so that both see the same machine load; one warm-up round, then
+``--runs`` rounds. The script prints the median and best wall time of each, the median CPU time (user+sys
+of the command's processes), and the ratio reference/ours of the medians.
 """
 
 from __future__ import annotations
@@ -99,20 +100,35 @@ def timed(argv: list[str], cwd: Path, expect_ok: bool = True) -> tuple[float, fl
 
 
 def bench(
-    name: str, make_argv: Callable[[Path], list[str]], runs: int, scratch: Path, node_modules: Path
-) -> tuple[float, float]:
-    walls, cpus = [], []
+    name: str,
+    commands: dict[str, Callable[[Path], list[str]]],
+    runs: int,
+    scratch: Path,
+    node_modules: Path,
+) -> dict[str, tuple[float, float, float]]:
+    """Runs the commands interleaved (A B, B A, ...) so both see the same machine load; each run on a fresh
+    copy. Returns label -> (median wall, min wall, median CPU)."""
+    walls: dict[str, list[float]] = {label: [] for label in commands}
+    cpus: dict[str, list[float]] = {label: [] for label in commands}
+    labels = list(commands)
     for i in range(runs + 1):
-        repo = fresh_copy(scratch, node_modules)
-        wall, cpu = timed(make_argv(repo), repo)
-        shutil.rmtree(repo)
-        if i:  # the first run warms caches up
-            walls.append(wall)
-            cpus.append(cpu)
-    wall, cpu = statistics.median(walls), statistics.median(cpus)
-    spread = f"min {min(walls):.3f} max {max(walls):.3f}"
-    print(f"  {name:<36} median {wall:.3f} s  ({spread}; CPU {cpu:.3f} s)", flush=True)
-    return wall, cpu
+        for label in labels if i % 2 == 0 else reversed(labels):
+            repo = fresh_copy(scratch, node_modules)
+            wall, cpu = timed(commands[label](repo), repo)
+            shutil.rmtree(repo)
+            if i:  # the first round warms caches up
+                walls[label].append(wall)
+                cpus[label].append(cpu)
+    out = {}
+    print(f"{name}:")
+    for label in labels:
+        median, best, cpu = statistics.median(walls[label]), min(walls[label]), statistics.median(cpus[label])
+        print(
+            f"  {label:<36} median {median:.3f} s  "
+            f"(min {best:.3f} max {max(walls[label]):.3f}; CPU {cpu:.3f} s)"
+        )
+        out[label] = (median, best, cpu)
+    return out
 
 
 def main() -> None:
@@ -155,23 +171,22 @@ def main() -> None:
         for name, (reference, ours) in scenarios.items():
             if args.only and name not in args.only:
                 continue
-            print(f"{name}:")
-            ref_wall, ref_cpu = bench(
-                f"reference ({'npm test' if name == 'test' else 'jsonschema-tools'})",
-                reference,
-                args.runs,
-                scratch,
-                node_modules,
+            ref_label = "reference (npm test)" if name == "test" else "reference (jsonschema-tools)"
+            timings = bench(
+                name, {ref_label: reference, "eventplatform": ours}, args.runs, scratch, node_modules
             )
-            our_wall, our_cpu = bench("eventplatform", ours, args.runs, scratch, node_modules)
-            results[name] = (ref_wall, our_wall, ref_cpu, our_cpu)
+            results[name] = (timings[ref_label], timings["eventplatform"])
     print()
-    print(f"{'benchmark':<12} {'reference':>10} {'ours':>8} {'speed-up':>9}   {'CPU ref':>8} {'CPU ours':>9}")
-    for name, (ref_wall, our_wall, ref_cpu, our_cpu) in results.items():
+    header = (
+        f"{'benchmark':<12} {'reference':>10} {'ours':>8} {'speed-up':>9}  {'best ref':>9} {'best ours':>9}"
+    )
+    print(header + f"  {'CPU ref':>8} {'CPU ours':>9}")
+    for name, ((ref_wall, ref_best, ref_cpu), (our_wall, our_best, our_cpu)) in results.items():
         print(
             f"{name:<12} {ref_wall:>9.3f}s {our_wall:>7.3f}s {ref_wall / our_wall:>8.2f}x"
-            f"   {ref_cpu:>7.3f}s {our_cpu:>8.3f}s"
+            f"  {ref_best:>8.3f}s {our_best:>8.3f}s  {ref_cpu:>7.3f}s {our_cpu:>8.3f}s"
         )
+    print("(wall medians; speed-up = reference median / ours; best = fastest run; CPU = user+sys median)")
 
 
 if __name__ == "__main__":
