@@ -451,6 +451,14 @@ class Pipeline:
         except Exception as exc:
             delivery = [EventError(Codes.LOG_UNAVAILABLE, f"Event log unavailable: {exc}")] * len(messages)
         accepted_by = result.accepted_by
+        if not any(delivery):  # the usual case: everything delivered; no per-event branching
+            result.success.extend(outcomes)
+            result.accepted_events.extend([o.event for o in outcomes])
+            result.accepted_values.extend([m.value for m in messages])
+            for o in outcomes:
+                key = (o.stream or "", o.schema_uri or "")
+                accepted_by[key] = accepted_by.get(key, 0) + 1
+            return
         for msg, outcome, failed in zip(messages, outcomes, delivery, strict=True):
             if failed is None:
                 result.success.append(outcome)
