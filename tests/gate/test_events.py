@@ -161,6 +161,12 @@ def test_gzip_and_deflate_bodies(client: httpx.Client) -> None:
     assert r.json()["type"].endswith("/bad_encoding")
 
 
+def test_other_large_responses_are_gzipped(client: httpx.Client) -> None:
+    r = client.get("/?spec", headers={"accept-encoding": "gzip"})
+    assert r.headers["content-encoding"] == "gzip"
+    assert r.json()["openapi"].startswith("3.")
+
+
 def test_large_failure_bodies_are_gzipped_on_request(client: httpx.Client) -> None:
     r = post(client, [bad() for _ in range(20)], headers={"accept-encoding": "gzip"})
     assert r.status_code == 400
@@ -242,9 +248,11 @@ def test_error_events_for_invalid_events(client: httpx.Client, server: Server) -
     assert v["errored_stream_name"] == LINK_HOVER_STREAM
     assert v["emitter_id"] == "eventplatform"
     assert orjson.loads(v["raw_event"])["link_href"] == 5
+    assert v["meta"]["domain"] == "unknown" and v["meta"]["uri"] == "unknown"
     s = by_type["stream_not_configured"]
     assert s["errored_stream_name"] == "no.such.stream"
     assert "no.such.stream is not configured" in s["message"]
+    assert s["meta"]["uri"] == "unknown"  # copied fields that would fail the error schema are replaced
 
 
 def test_stream_and_schema_title_checks(client: httpx.Client) -> None:

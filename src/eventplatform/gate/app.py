@@ -22,6 +22,8 @@ from urllib.parse import parse_qs, unquote
 import orjson
 import yaml
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Route
@@ -151,7 +153,11 @@ class GateApp:
         # only custom header->field mappings need every header decoded
         self._want_headers = bool(set(PipelineSettings().header_fields) - {"x-request-id", "user-agent"})
         self._spec: dict[str, Any] | None = None
-        self.starlette = Starlette(routes=self._routes(), lifespan=self._lifespan)
+        self.starlette = Starlette(
+            routes=self._routes(),
+            lifespan=self._lifespan,
+            middleware=[Middleware(GZipMiddleware, minimum_size=GZIP_MIN, compresslevel=3)],
+        )
         self.starlette.add_exception_handler(404, self._not_found)
         self.starlette.add_exception_handler(405, self._not_found)
 

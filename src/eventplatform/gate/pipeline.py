@@ -646,7 +646,10 @@ class Pipeline:
         try:
             plan = await self._plan(self.settings.error_schema_uri)
             if plan.compiled.validate(error_event):
-                return None
+                # fields copied from the bad event may be bad themselves (e.g. a meta.uri that is not a URI)
+                error_meta["uri"] = error_meta["domain"] = "unknown"
+                if plan.compiled.validate(error_event):
+                    return None
         except EventFailure:
             return None
         return Message(
