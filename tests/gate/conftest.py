@@ -70,6 +70,10 @@ class Server:
         self.workdir.mkdir(parents=True, exist_ok=True)
         env = {k: v for k, v in os.environ.items() if not k.startswith("EVENTPLATFORM_")}
         env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+        if "--workers" in self.args and self.args[self.args.index("--workers") + 1] != "1":
+            metrics_dir = self.workdir / "metrics"  # not in /tmp: a SIGKILLed server cannot clean up
+            metrics_dir.mkdir(exist_ok=True)
+            env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
         self.proc = subprocess.Popen(
             [EXE, "serve", *self.args],
             cwd=self.workdir,

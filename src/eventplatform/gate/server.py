@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import shutil
 import signal
 import socket
 import sys
@@ -102,9 +103,15 @@ def serve(settings: Settings) -> None:
     if workers == 1:
         run_worker(settings, sock, 0)
         return
+    own_dir = None
     if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="eventplatform-metrics-")
-    _supervise(settings, sock, workers)
+        own_dir = tempfile.mkdtemp(prefix="eventplatform-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = own_dir
+    try:
+        _supervise(settings, sock, workers)
+    finally:
+        if own_dir is not None:
+            shutil.rmtree(own_dir, ignore_errors=True)
 
 
 def _spawn(settings: Settings, sock: socket.socket, index: int) -> int:
