@@ -185,3 +185,18 @@ def test_schema_host_down_is_500_error(tmp_path: Path) -> None:
         time.sleep(0.1)
         assert srv.alive()
         assert any(e["meta"]["stream"] == LINK_HOVER_STREAM for e in srv.records(LINK_HOVER_STREAM))
+
+
+def test_unsupported_content_encoding(client: httpx.Client) -> None:
+    r = client.post("/v1/events", content=b"xx", headers={**JSON, "content-encoding": "br"})
+    body = problem(r, 415, "unsupported_encoding")
+    assert "'br' is not supported" in body["detail"]
+
+
+def test_max_body_size_flag(tmp_path: Path) -> None:
+    with running(tmp_path, "--max-body-size", "2kb") as srv, httpx.Client(base_url=srv.url) as c:
+        small = orjson.dumps([link_hover()])
+        assert c.post("/v1/events", content=small, headers=JSON).status_code == 201
+        big = orjson.dumps([link_hover(link_title="x" * 3000)])
+        body = problem(c.post("/v1/events", content=big, headers=JSON), 413, "payload_too_large")
+        assert "the limit is 2048 bytes" in body["detail"]
