@@ -321,3 +321,12 @@ def test_trailing_slash_and_options(client: httpx.Client) -> None:
     assert r.headers["allow"] == "POST"
     assert r.text == "POST"
     assert r.headers["access-control-allow-origin"] == "*"
+
+
+def test_utf8_bom_is_accepted(client: httpx.Client) -> None:
+    r = client.post(
+        "/v1/events",
+        content=b"\xef\xbb\xbf" + orjson.dumps(link_hover()),
+        headers={"content-type": "application/json"},
+    )
+    assert r.status_code == 201, r.text

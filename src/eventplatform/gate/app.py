@@ -350,6 +350,8 @@ class GateApp:
         try:
             if content_encoding:
                 body = _decode_body(body, content_encoding, limit)
+            if body[:3] == b"\xef\xbb\xbf":  # a UTF-8 byte order mark, as some clients send
+                body = body[3:]
             if not body.strip():
                 return await self._json(send, *R.empty_response(), request_id)
             try:
