@@ -401,3 +401,19 @@ def test_cli_missing_base_path_is_a_usage_error(tmp_path: Path, monkeypatch: pyt
     monkeypatch.chdir(tmp_path)
     result = CliRunner().invoke(cli, ["schema", "test", "nowhere"])
     assert result.exit_code == 2
+
+
+def test_cli_junit_report(incompatible: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import xml.etree.ElementTree as ET
+
+    from eventplatform.cli.main import cli
+
+    monkeypatch.chdir(incompatible)
+    result = CliRunner().invoke(cli, ["schema", "test", "--format", "junit"])
+    assert result.exit_code == 1
+    root = ET.fromstring(result.stdout_bytes)
+    assert (root.get("tests"), root.get("failures"), root.get("skipped")) == ("1626", "3", "12")
+    failures = [c for c in root.iter("testcase") if c.find("failure") is not None]
+    assert {c.get("classname") for c in failures} == {"mediawiki/revision/create"}
+    texts = "\n".join(c.find("failure").text or "" for c in failures)  # type: ignore[union-attr]
+    assert "/properties/rev_minor_edit/type" in texts

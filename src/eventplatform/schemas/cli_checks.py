@@ -115,6 +115,40 @@ def _print_report(run: TestRun, verbose: bool, header: str) -> None:
     echo(click.style(summary, fg="red" if run.failed else "green", bold=True))
 
 
+def _junit(run: TestRun) -> bytes:
+    """JUnit XML (one testsuite per title and suite), the format CI systems display."""
+    import xml.etree.ElementTree as ET
+
+    root = ET.Element(
+        "testsuites",
+        tests=str(len(run.results)),
+        failures=str(run.failed),
+        skipped=str(run.skipped),
+        time=f"{run.seconds:.3f}",
+    )
+    suites: dict[tuple[str, str], ET.Element] = {}
+    for result in run.results:
+        key = (result.suite, result.title)
+        element = suites.get(key)
+        if element is None:
+            element = suites[key] = ET.SubElement(root, "testsuite", name=f"{result.suite}: {result.title}")
+        name = f"{result.subject}: {result.description}" if result.subject else result.description
+        case = ET.SubElement(element, "testcase", classname=result.title, name=f"{name} ({result.name})")
+        if result.status == "fail":
+            failure = ET.SubElement(
+                case, "failure", message=result.messages[0] if result.messages else "failed"
+            )
+            failure.text = "\n".join(result.messages)
+        elif result.status == "skip":
+            ET.SubElement(case, "skipped", message="skipSchemaTestCases")
+    for element in suites.values():
+        cases = list(element)
+        element.set("tests", str(len(cases)))
+        element.set("failures", str(sum(1 for c in cases if c.find("failure") is not None)))
+        element.set("skipped", str(sum(1 for c in cases if c.find("skipped") is not None)))
+    return ET.tostring(root, encoding="utf-8", xml_declaration=True)
+
+
 @schema.command("test")
 @_config_options
 @click.option(
@@ -124,7 +158,9 @@ def _print_report(run: TestRun, verbose: bool, header: str) -> None:
     type=click.Choice(["structure", "robustness", "compatibility"]),
     help="Run only these suites (repeatable; default all three).",
 )
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json", "junit"]), default="text", show_default=True
+)
 @click.option("-v", "--verbose", is_flag=True, help="List every test case, not only failures.")
 def test_cmd(
     schema_base_path: str | None,
@@ -142,6 +178,9 @@ def test_cmd(
     run = _run(options, suites or ("structure", "robustness", "compatibility"))
     if fmt == "json":
         _emit_json(run.to_dict())
+    elif fmt == "junit":
+        sys.stdout.buffer.write(_junit(run) + b"\n")
+        sys.stdout.flush()
     else:
         _print_report(run, verbose, f"Schema repository tests in {run.base_label}")
     sys.exit(0 if run.ok else 1)
