@@ -417,3 +417,18 @@ def test_cli_junit_report(incompatible: Path, monkeypatch: pytest.MonkeyPatch) -
     assert {c.get("classname") for c in failures} == {"mediawiki/revision/create"}
     texts = "\n".join(c.find("failure").text or "" for c in failures)  # type: ignore[union-attr]
     assert "/properties/rev_minor_edit/type" in texts
+
+
+def test_yaml_and_json_content_types_match_reference(tmp_path: Path) -> None:
+    """A repository materialized by the reference with contentTypes [yaml, json], one JSON file edited."""
+    import shutil
+
+    repo = tmp_path / "repo"
+    shutil.copytree(DATA / "multi_content_types", repo, symlinks=True)
+    expected = json.loads((DATA / "multi_content_types.expected.json").read_text())
+    run = _run(repo)
+    assert (len(run.results), run.failed) == (91, 1)
+    assert {r.full_title: r.status for r in run.results} == expected
+    [failure] = run.failures()
+    assert failure.name == "structure-content-types-equal"
+    assert failure.messages == ["a/one 1.0.0.yaml does not equal 1.0.0.json"]
