@@ -54,11 +54,11 @@ def _usage_error(message: str) -> None:
     sys.exit(2)
 
 
-def _run(options: Options, suites: tuple[str, ...]) -> TestRun:
+def _run(options: Options, suites: tuple[str, ...], discovered: Any = None) -> TestRun:
     from eventplatform.schemas.repotest import run_tests
 
     try:
-        return run_tests(options, suites)
+        return run_tests(options, suites, discovered=discovered)
     except ValueError as exc:  # e.g. a bad regex in skipSchemaTestCases
         _usage_error(str(exc))
         raise  # unreachable
@@ -189,7 +189,7 @@ def test_cmd(
 # ------------------------------------------------------------------------------------------ check
 
 
-def _pending_current_checks(options: Options) -> list[CaseResult]:
+def _pending_current_checks(options: Options, infos: list[Any]) -> list[CaseResult]:
     """A current.yaml with a version that is not materialized yet, against the latest of its major.
 
     This is the check an author wants before materializing: is the new version compatible, and is the
@@ -197,10 +197,9 @@ def _pending_current_checks(options: Options) -> list[CaseResult]:
     """
     from eventplatform.schemas.compat import bump_hint, compare, next_version
     from eventplatform.schemas.materialize import materialize_schema
-    from eventplatform.schemas.repotest import COMPATIBILITY_CASE, CaseResult, Skipper, discover
+    from eventplatform.schemas.repotest import COMPATIBILITY_CASE, CaseResult, Skipper
     from eventplatform.schemas.version import major, semver_key
 
-    infos, _ = discover(options)
     skipper = Skipper(options.skip_schema_test_cases)
     by_title: dict[str, list[Any]] = {}
     for info in infos:
@@ -274,10 +273,13 @@ def check_cmd(
     Every incompatible change is named by title, both versions, JSON pointer and what changed, with the
     version bump it calls for. `skipSchemaTestCases` entries for schema-version-compatibility apply.
     """
+    from eventplatform.schemas.repotest import discover
+
     options = _load_options(schema_base_path, config_paths)
-    run = _run(options, ("compatibility",))
+    discovered = discover(options)
+    run = _run(options, ("compatibility",), discovered)
     if pending:
-        run.results.extend(_pending_current_checks(options))
+        run.results.extend(_pending_current_checks(options, discovered[0]))
     if fmt == "json":
         _emit_json(run.to_dict())
     else:

@@ -247,7 +247,7 @@ def _split(items: Sequence[Any], n: int) -> list[list[Any]]:
 
 
 def discover(
-    options: Options, warm_up: Callable[[], object] | None = None
+    options: Options, warm_up: Callable[[], object] | None = None, workers: int | None = None
 ) -> tuple[list[SchemaInfo], list[FileError]]:
     """Every schema file parsed into info records (in the reference's order) plus files that failed.
 
@@ -257,7 +257,7 @@ def discover(
     from eventplatform.schemas.discovery import find_schema_paths, is_ignored, sort_infos
 
     paths = find_schema_paths(options)
-    n = _workers(len(paths), 60)
+    n = workers if workers is not None else _workers(len(paths), 60)
     parsed: list[SchemaInfo | FileError] = []
     chunks = _split(paths, n)
 
@@ -796,18 +796,24 @@ def _run_titles(
     return out
 
 
-def _warm_up() -> None:
+def _warm_up(suites: Sequence[str]) -> Callable[[], None]:
     """Import what the checks need once, before the workers for the checks are forked."""
-    import jsonschema_rs  # noqa: F401
 
-    import eventplatform.schemas.ajvformats
-    from eventplatform.schemas.robustness import _meta_validator
+    def warm() -> None:
+        if "robustness" in suites:
+            import jsonschema_rs  # noqa: F401
 
-    try:
-        import eventplatform.schemas.materialize  # noqa: F401
-    except Exception:  # reported by the structure tests
-        pass
-    _meta_validator()
+            import eventplatform.schemas.ajvformats
+            from eventplatform.schemas.robustness import _meta_validator
+
+            _meta_validator()
+        if "structure" in suites:
+            try:
+                import eventplatform.schemas.materialize  # noqa: F401
+            except Exception:  # reported by the structure tests
+                pass
+
+    return warm
 
 
 def run_tests(
@@ -815,8 +821,12 @@ def run_tests(
     suites: Sequence[str] = SUITES,
     *,
     workers: int | None = None,
+    discovered: tuple[list[SchemaInfo], list[FileError]] | None = None,
 ) -> TestRun:
-    """Run the repository tests on ``options.schema_base_path`` and return every case result."""
+    """Run the repository tests on ``options.schema_base_path`` and return every case result.
+
+    ``discovered`` (from :func:`discover`) saves parsing the repository again when the caller has it.
+    """
     started = time.perf_counter()
     for suite in suites:
         if suite not in _SUITE_FUNCS:
@@ -825,7 +835,11 @@ def run_tests(
     materialize, materialize_error = _materializer(options) if "structure" in suites else (None, None)
     ctx = _Ctx(options, _base_label(options), options.cwd, skipper, materialize, materialize_error)
 
-    infos, errors = discover(options, _warm_up)
+    if discovered is None:
+        discovered = discover(options, _warm_up(suites), workers)
+    else:
+        _warm_up(suites)()
+    infos, errors = discovered
     groups_by_title: dict[str, list[SchemaInfo]] = {}
     for info in infos:
         groups_by_title.setdefault(info.title, []).append(info)
