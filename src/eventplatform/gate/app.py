@@ -14,7 +14,7 @@ import html
 import logging
 import time
 import zlib
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote
@@ -26,7 +26,7 @@ from starlette.middleware import Middleware
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from eventplatform import __version__
 from eventplatform.gate import responses as R
@@ -135,6 +135,7 @@ class GateApp:
         streams: StreamConfig | None = None,
         log: EventLog | None = None,
         worker_index: int = 0,
+        extra_routes: Sequence[BaseRoute] = (),
     ) -> None:
         self.settings = settings
         self.worker_index = worker_index
@@ -154,7 +155,7 @@ class GateApp:
         self._want_headers = bool(set(PipelineSettings().header_fields) - {"x-request-id", "user-agent"})
         self._spec: dict[str, Any] | None = None
         self.starlette = Starlette(
-            routes=self._routes(),
+            routes=[*self._routes(), *extra_routes],  # e.g. live streams or a web page, same process
             lifespan=self._lifespan,
             middleware=[Middleware(GZipMiddleware, minimum_size=GZIP_MIN, compresslevel=3)],
         )
