@@ -54,11 +54,13 @@ def _usage_error(message: str) -> None:
     sys.exit(2)
 
 
-def _run(options: Options, suites: tuple[str, ...], discovered: Any = None) -> TestRun:
+def _run(
+    options: Options, suites: tuple[str, ...], discovered: Any = None, jobs: int | None = None
+) -> TestRun:
     from eventplatform.schemas.repotest import run_tests
 
     try:
-        return run_tests(options, suites, discovered=discovered)
+        return run_tests(options, suites, discovered=discovered, workers=jobs)
     except ValueError as exc:  # e.g. a bad regex in skipSchemaTestCases
         _usage_error(str(exc))
         raise  # unreachable
@@ -162,12 +164,16 @@ def _junit(run: TestRun) -> bytes:
     "--format", "fmt", type=click.Choice(["text", "json", "junit"]), default="text", show_default=True
 )
 @click.option("-v", "--verbose", is_flag=True, help="List every test case, not only failures.")
+@click.option(
+    "-j", "--jobs", type=click.IntRange(1, 64), default=None, help="Worker processes (default: one per CPU)."
+)
 def test_cmd(
     schema_base_path: str | None,
     config_paths: tuple[str, ...],
     suites: tuple[str, ...],
     fmt: str,
     verbose: bool,
+    jobs: int | None,
 ) -> None:
     """Run the repository tests (structure, robustness, compatibility) like jsonschema-tools' `npm test`.
 
@@ -175,7 +181,7 @@ def test_cmd(
     before. Exits 1 when any test fails.
     """
     options = _load_options(schema_base_path, config_paths)
-    run = _run(options, suites or ("structure", "robustness", "compatibility"))
+    run = _run(options, suites or ("structure", "robustness", "compatibility"), jobs=jobs)
     if fmt == "json":
         _emit_json(run.to_dict())
     elif fmt == "junit":

@@ -193,11 +193,12 @@ def _parse_files(paths: Sequence[str], options: Options) -> list[SchemaInfo | Fi
 
 
 def _workers(n_items: int, threshold: int) -> int:
-    if n_items < threshold or os.environ.get("EVENTPLATFORM_WORKERS") == "1":
+    """Processes worth forking: one per CPU (or ``EVENTPLATFORM_WORKERS``), none for small repositories."""
+    wanted = os.environ.get("EVENTPLATFORM_WORKERS", "")
+    if n_items < threshold or wanted == "1":
         return 1
-    wanted = os.environ.get("EVENTPLATFORM_WORKERS")
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(1, min(int(wanted) if wanted else cpus, 8))
+    return max(1, min(int(wanted) if wanted.isdigit() else cpus, 8))
 
 
 def _fork_map(
