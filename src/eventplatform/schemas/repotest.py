@@ -242,9 +242,16 @@ def _fork_map(
     return results
 
 
-def _split(items: Sequence[Any], n: int) -> list[list[Any]]:
-    """Round-robin split keeps the chunks balanced when item costs vary with position."""
-    return [list(items[i::n]) for i in range(n)]
+def _split(items: Sequence[Any], n: int, weights: Sequence[int] | None = None) -> list[list[Any]]:
+    """Round-robin split keeps the chunks balanced when item costs vary with position; ``weights`` give
+    chunk k ``weights[k]`` items per round."""
+    if weights is None:
+        return [list(items[i::n]) for i in range(n)]
+    pattern = [k for r in range(max(weights)) for k in range(n) if r < weights[k]]
+    chunks: list[list[Any]] = [[] for _ in range(n)]
+    for index, item in enumerate(items):
+        chunks[pattern[index % len(pattern)]].append(item)
+    return chunks
 
 
 def discover(
@@ -260,7 +267,8 @@ def discover(
     paths = find_schema_paths(options)
     n = workers if workers is not None else _workers(len(paths), 60)
     parsed: list[SchemaInfo | FileError] = []
-    chunks = _split(paths, n)
+    # this process also does the warm-up while the workers parse, so it takes a smaller share of files
+    chunks = _split(paths, n, [3] * (n - 1) + [2] if warm_up is not None and n > 1 else None)
 
     def local(chunk: list[str]) -> list[SchemaInfo | FileError]:
         out = _parse_files(chunk, options)
