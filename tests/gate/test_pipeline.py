@@ -172,3 +172,11 @@ def test_disabled_error_events_and_datacenter(schemas: list[str]) -> None:
 def test_iso_now_is_javascript_shape() -> None:
     assert iso_now(1710529500.456) == "2024-03-15T19:05:00.456Z"
     assert iso_now(1710529501.0) == "2024-03-15T19:05:01.000Z"
+
+
+def test_error_events_need_a_configured_error_stream(schemas: list[str]) -> None:
+    log = MemoryLog()
+    p = make(schemas, log, error_stream="not.configured.errors")
+    result = run(p, [counter(count="x"), link_hover()])
+    assert result.status_counts() == (1, 1, 0)
+    assert [m.topic for m in log.messages] == [LINK_HOVER_STREAM]  # no error event to an unknown stream

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import logging
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -38,6 +39,7 @@ from eventplatform.streams.keys import message_key
 
 Status = Literal["success", "invalid", "error"]
 KeyFields = Mapping[str, str]  # message key name -> dotted event path (stream config message_key_fields)
+logger = logging.getLogger("eventplatform.gate")
 HEADER_VALUE_MAX = 400
 _REQUEST_ID_PATH = ("meta", "request_id")  # eventgate-wikimedia truncates header-derived fields to 400 chars
 MAX_SCHEMA_URI_LENGTH = 2048
@@ -330,7 +332,8 @@ class Pipeline:
         self._stream_cache: dict[str, tuple[dict[str, Any] | None, str, KeyFields | None]] = {}
         self._stream_cache_owner: StreamConfig | None = None
         self._allowed: set[tuple[str, str]] = set()
-        self._last_stream = self._last_uri = ""  # (stream, schema URI) pairs that passed the check
+        self._last_stream = self._last_uri = ""
+        self._warned_error_stream = False  # (stream, schema URI) pairs that passed the check
         s = self.settings
         self._schema_path = tuple(s.schema_uri_field.split("."))
         self._stream_path = tuple(s.stream_field.split("."))
@@ -645,6 +648,19 @@ class Pipeline:
         }
         try:
             plan = await self._plan(self.settings.error_schema_uri)
+            settings = self._stream_info(stream)[0]
+            if self.settings.check_streams and (
+                settings is None or settings.get("schema_title") != plan.title
+            ):
+                # like any event, an error event must be allowed in its stream (as in eventgate-wikimedia)
+                if not self._warned_error_stream:
+                    self._warned_error_stream = True
+                    logger.warning(
+                        "error events are dropped: stream %s is not configured with schema_title %s",
+                        stream,
+                        plan.title,
+                    )
+                return None
             if plan.compiled.validate(error_event):
                 # fields copied from the bad event may be bad themselves (e.g. a meta.uri that is not a URI)
                 error_meta["uri"] = error_meta["domain"] = "unknown"
