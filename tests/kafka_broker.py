@@ -59,6 +59,7 @@ class Broker:
             "KAFKA_PORT": str(self.port),
             "KAFKA_CONTROLLER_PORT": str(self.controller_port),
             "KAFKA_WATCH_PID": str(os.getpid()),  # a killed test run does not leave a broker behind
+            "KAFKA_START_TIMEOUT": os.environ.get("KAFKA_START_TIMEOUT", "120"),  # CI machines can be slow
         }
 
     def start(self) -> None:
@@ -89,7 +90,14 @@ def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
         )
     port, controller_port = _free_ports(2)
     broker = Broker(port, controller_port, tmp_path_factory.mktemp("kafka"))
-    broker.start()
+    try:
+        broker.start()
+    except RuntimeError as exc:  # e.g. another process took a port between our probe and the start
+        print(f"\nfirst Kafka start failed, retrying on other ports: {exc}")
+        broker.stop()
+        port, controller_port = _free_ports(2)
+        broker = Broker(port, controller_port, tmp_path_factory.mktemp("kafka"))
+        broker.start()
     print(f"\nKafka broker on {broker.bootstrap} started in {broker.start_seconds:.1f}s")
     try:
         yield broker
