@@ -70,3 +70,48 @@ def test_materialize_all_in_place_changes_nothing(tmp_path: Path) -> None:
     assert regular_files(repo) == files_before
     assert symlinks(repo) == links_before
     assert not [p for p in regular_files(repo) if p.endswith(".tmp")]
+
+
+def _variant(repo: Path) -> None:
+    """Remove the root examples of every current.yaml (so all get generated) and add JSON output."""
+    import re
+
+    for cur in (repo / "jsonschema").rglob("current.yaml"):
+        out, skip = [], False
+        for line in cur.read_text().splitlines(keepends=True):
+            if re.match(r"^examples:", line):
+                skip = True
+                continue
+            if skip and re.match(r"^\S", line) and not line.startswith("#"):
+                skip = False
+            if not skip:
+                out.append(line)
+        cur.write_text("".join(out))
+    cfg = repo / ".jsonschema-tools.yaml"
+    cfg.write_text(cfg.read_text().replace("contentTypes: [yaml]", "contentTypes: [yaml, json]"))
+
+
+def test_generated_examples_and_json_for_52_real_schemas(tmp_path: Path) -> None:
+    """current.yaml files with examples removed: generated examples and JSON equal the reference's."""
+    import hashlib
+    import json
+
+    from eventplatform.schemas.config import load_options
+    from eventplatform.schemas.materialize import materialize_paths
+
+    expected = json.loads((Path(__file__).parent / "data" / "primary_variant_expected.json").read_text())[
+        "files"
+    ]
+    repo = copy_repo(fixture_path(), tmp_path / "primary")
+    _variant(repo)
+    currents = [c for c in _currents(repo) if "mediawiki/client/error/" not in c]
+    assert len(currents) == 52
+    options = load_options({"logLevel": "warn"}, repo)
+    materialize_paths(currents, options)
+    actual = {
+        rel: hashlib.sha256((repo / rel).read_bytes()).hexdigest()
+        for rel in expected
+        if (repo / rel).is_file()
+    }
+    assert len(expected) == 104
+    assert [rel for rel in expected if actual.get(rel) != expected[rel]] == []
