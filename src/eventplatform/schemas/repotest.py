@@ -841,14 +841,14 @@ def run_tests(
         if suite not in _SUITE_FUNCS:
             raise ValueError(f"unknown suite {suite!r} (choose from {', '.join(SUITES)})")
     skipper = Skipper(options.skip_schema_test_cases)
-    materialize, materialize_error = _materializer(options) if "structure" in suites else (None, None)
-    ctx = _Ctx(options, _base_label(options), options.cwd, skipper, materialize, materialize_error)
-
     if discovered is None:
         discovered = discover(options, _warm_up(suites), workers)
     else:
         _warm_up(suites)()
     infos, errors = discovered
+    # after discovery: the materializer's modules are imported during it, in parallel with the parsing
+    materialize, materialize_error = _materializer(options) if "structure" in suites else (None, None)
+    ctx = _Ctx(options, _base_label(options), options.cwd, skipper, materialize, materialize_error)
     groups_by_title: dict[str, list[SchemaInfo]] = {}
     for info in infos:
         groups_by_title.setdefault(info.title, []).append(info)
