@@ -519,10 +519,11 @@ def _structure_title(ctx: _Ctx, title: str, infos: list[SchemaInfo]) -> list[Cas
     )
 
     def current_equals_latest() -> list[str]:
+        command = f"`eventplatform schema materialize {ctx.rel(current.path)}`"
         if latest.version != current.version:
             return [
                 f"current version {current.version} (from {options.schema_version_field}) does not match "
-                f"latest version {latest.version}; materialize {ctx.rel(current.path)}"
+                f"latest version {latest.version}; run {command}"
             ]
         if ctx.materialize is None:
             return [ctx.materialize_error or "materialization is not available"]
@@ -537,8 +538,8 @@ def _structure_title(ctx: _Ctx, title: str, infos: list[SchemaInfo]) -> list[Cas
         d = diff_schemas(latest.schema, materialized)
         shown = [f"  {line}" for _, line in d.lines()[2:-1]][:10]
         return [
-            f"materialized {ctx.rel(current.path)} does not equal {ctx.rel(latest.path)}; "
-            f"re-materialize it (or bump the version in {options.schema_version_field}):",
+            f"materialized {ctx.rel(current.path)} does not equal {ctx.rel(latest.path)}; bump the version "
+            f"in {options.schema_version_field} and run {command} (a published version never changes):",
             *shown,
         ]
 
