@@ -26,6 +26,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -70,6 +71,12 @@ _TOPIC_ERRORS = {
     KafkaError.POLICY_VIOLATION,
 }
 _LOGGER = logging.getLogger("eventplatform.log.kafka")  # librdkafka's own log lines, not stderr
+_LEADERLESS = {
+    KafkaError.NOT_LEADER_FOR_PARTITION,
+    KafkaError.LEADER_NOT_AVAILABLE,
+    KafkaError.UNKNOWN_TOPIC_OR_PART,
+    KafkaError._TIMED_OUT,
+}
 _UNREACHABLE = {KafkaError._ALL_BROKERS_DOWN, KafkaError._RESOLVE, KafkaError._TRANSPORT}
 
 
@@ -511,13 +518,34 @@ class KafkaLog:
             Codes.LOG_UNAVAILABLE, f"Kafka ({self.settings.bootstrap_servers}) unavailable: {exc.args[0]}"
         )
 
+    def _retrying(self, call: Callable[[], Any]) -> Any:
+        """``call()``, retried while Kafka answers with a transient error (a new topic's partitions have no
+        leader for a moment), up to ``request_timeout``."""
+        deadline = time.monotonic() + self.settings.request_timeout
+        delay = 0.05
+        while True:
+            try:
+                return call()
+            except KafkaException as exc:
+                err = exc.args[0]
+                transient = isinstance(err, KafkaError) and (err.retriable() or err.code() in _LEADERLESS)
+                if not transient or time.monotonic() + delay >= deadline:
+                    raise
+                time.sleep(delay)
+                delay = min(delay * 2, 1.0)
+
     def _watermarks(self, topic: str, partitions: Sequence[int]) -> dict[int, tuple[int, int]]:
         with self._meta_lock:
             consumer = self._meta_consumer()
             out = {}
             for p in partitions:
-                low, high = consumer.get_watermark_offsets(
-                    TopicPartition(topic, p), timeout=self.settings.request_timeout, cached=False
+                low, high = self._retrying(
+                    partial(
+                        consumer.get_watermark_offsets,
+                        TopicPartition(topic, p),
+                        timeout=self.settings.request_timeout,
+                        cached=False,
+                    )
                 )
                 out[p] = (low, high)
             return out
@@ -562,9 +590,11 @@ class KafkaLog:
             request_timeout=t,
         )
         problems: dict[str, tuple[int, str]] = {}
+        created: list[str] = []
         for name, fut in futures.items():
             try:
                 fut.result(timeout=t + 1)
+                created.append(name)
             except KafkaException as exc:
                 err = exc.args[0]
                 if isinstance(err, KafkaError):
@@ -574,7 +604,28 @@ class KafkaLog:
                     problems[name] = (KafkaError.UNKNOWN, str(err))
             except Exception as exc:
                 problems[name] = (KafkaError._TIMED_OUT, str(exc))
+        if created:
+            self._await_leaders(created, t)
         return problems
+
+    def _await_leaders(self, topics: Sequence[str], timeout: float) -> None:
+        """A created topic answers "not leader" until its partitions have a leader: wait for that (bounded),
+        so that what follows the creation (produce, watermarks) sees a usable topic."""
+        admin = self._admin_client()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with contextlib.suppress(KafkaException):
+                md = admin.list_topics(timeout=max(0.1, deadline - time.monotonic()))
+                ready = all(
+                    (tm := md.topics.get(name)) is not None
+                    and tm.error is None
+                    and tm.partitions
+                    and all(pm.leader >= 0 for pm in tm.partitions.values())
+                    for name in topics
+                )
+                if ready:
+                    return
+            time.sleep(0.05)
 
     # -- consuming -----------------------------------------------------------------------------------
 
@@ -589,9 +640,12 @@ class KafkaLog:
             marks = self._watermarks(topic, plist)
             if start.kind == "timestamp":
                 assert start.timestamp_ms is not None
-                found = consumer.offsets_for_times(
-                    [TopicPartition(topic, p, start.timestamp_ms) for p in plist],
-                    timeout=self.settings.request_timeout,
+                found = self._retrying(
+                    partial(
+                        consumer.offsets_for_times,
+                        [TopicPartition(topic, p, start.timestamp_ms) for p in plist],
+                        timeout=self.settings.request_timeout,
+                    )
                 )
                 starts = {
                     tp.partition: (tp.offset if tp.offset >= 0 else marks[tp.partition][1]) for tp in found
