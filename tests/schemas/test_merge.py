@@ -101,7 +101,8 @@ def test_properties_group() -> None:
     )
     assert out["additionalProperties"] is False
     assert out["properties"] == {"a": {"type": "string", "maxLength": 3}, "b": {}}
-    assert "properties" not in merged({"properties": {}, "allOf": [{"properties": {}}]})
+    assert "properties" not in merged({"allOf": [{"properties": {}}]})  # an empty group is dropped...
+    assert merged({"properties": {}, "allOf": [{}]}) == {"properties": {}}  # ...but root keys are kept
     maps = merged(
         {"additionalProperties": {"type": "string"}, "allOf": [{"additionalProperties": {"maxLength": 2}}]}
     )
@@ -127,3 +128,25 @@ def test_compare_semantics() -> None:
     assert schema_equal({"uniqueItems": False}, {})
     assert not schema_equal({"description": "a"}, {"description": "b"})
     assert not schema_equal({"const": True}, {"const": 1})
+
+
+def test_matches_json_schema_merge_allof_corpus() -> None:
+    """700 random schemas merged by json-schema-merge-allof 0.6.0 itself (data/generate_merge_corpus.py)."""
+    import copy
+    import json
+    from pathlib import Path
+
+    from eventplatform.schemas.merge import deep_equal
+
+    corpus = json.loads((Path(__file__).parent / "data" / "merge_corpus.json").read_text())
+    mismatches = []
+    for case in corpus:
+        try:
+            mine: Any = merge_all_of(copy.deepcopy(case["input"]))
+        except MergeError:
+            mine = "error"
+        expected = case["output"].get("ok", "error")
+        if not deep_equal(mine, expected):
+            mismatches.append(case["input"])
+    assert len(corpus) == 700
+    assert mismatches == []

@@ -9,7 +9,9 @@ disagree are an error, as are incompatible ``type``/``enum`` values.
 
 from __future__ import annotations
 
+import functools
 import math
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -69,10 +71,11 @@ def _unique(values: list[Any]) -> list[Any]:
 
 
 def _set_equal(a: list[Any], b: list[Any]) -> bool:
+    """json-schema-compare's unordered list equality: deep-equal after uniq + lodash sortBy."""
     ua, ub = _unique(a), _unique(b)
     if len(ua) != len(ub):
         return False
-    return all(any(deep_equal(x, y) for y in ub) for x in ua)
+    return deep_equal(_sort_by(ua), _sort_by(ub))
 
 
 def _norm_schema(s: Any) -> Any:
@@ -99,6 +102,29 @@ def _list_schema_set_equal(a: list[Any], b: list[Any]) -> bool:
     )
 
 
+def _group_equal(a: Any, b: Any) -> bool | None:
+    """properties/patternProperties/dependencies: undefined = {}, same names, values compared as schemas."""
+    a = {} if a is _UNDEF else a
+    b = {} if b is _UNDEF else b
+    if not (isinstance(a, dict) and isinstance(b, dict)):
+        return None
+    if a.keys() != b.keys():
+        return False
+    for k, va in a.items():
+        vb = b[k]
+        if isinstance(va, list) or isinstance(vb, list):
+            if not (isinstance(va, list) and isinstance(vb, list) and _set_equal(va, vb)):
+                return False
+        elif not schema_equal(va, vb):
+            return False
+    return True
+
+
+_SCHEMA_VALUED = frozenset(
+    ("additionalProperties", "additionalItems", "contains", "propertyNames", "not", "if", "then", "else")
+)
+
+
 def keyword_equal(key: str, a: Any, b: Any) -> bool:
     """Equality of one keyword's values as json-schema-compare sees them."""
     if a is b:
@@ -120,35 +146,15 @@ def keyword_equal(key: str, a: Any, b: Any) -> bool:
     elif key == "uniqueItems":
         a = False if a is _UNDEF else a
         b = False if b is _UNDEF else b
-    elif key in (
-        "additionalProperties",
-        "additionalItems",
-        "contains",
-        "propertyNames",
-        "not",
-        "if",
-        "then",
-        "else",
-    ):
-        return schema_equal(a, b)
+    elif key in _SCHEMA_VALUED:
+        return schema_equal(a, b)  # undefined = true = {}
     elif key == "items":
         if isinstance(a, list) and isinstance(b, list):
             return len(a) == len(b) and all(schema_equal(x, y) for x, y in zip(a, b, strict=True))
-        if not isinstance(a, list) and not isinstance(b, list):
-            return schema_equal(a, b)
-        return False
-    elif key in ("properties", "patternProperties", "definitions", "dependencies"):
-        a = {} if a is _UNDEF else a
-        b = {} if b is _UNDEF else b
-        if isinstance(a, dict) and isinstance(b, dict):
-            for k in set(a) | set(b):
-                va, vb = a.get(k, _UNDEF), b.get(k, _UNDEF)
-                if isinstance(va, list) or isinstance(vb, list):
-                    if not (isinstance(va, list) and isinstance(vb, list) and _set_equal(va, vb)):
-                        return False
-                elif not schema_equal(va, vb):
-                    return False
-            return True
+    elif key in ("properties", "patternProperties", "dependencies"):
+        result = _group_equal(a, b)
+        if result is not None:
+            return result
     elif key in ("allOf", "anyOf", "oneOf") and isinstance(a, list) and isinstance(b, list):
         return _list_schema_set_equal(a, b)
     if a is _UNDEF or b is _UNDEF:
@@ -167,23 +173,75 @@ def _uniq_with(values: list[Any], eq: Callable[[Any, Any], bool]) -> list[Any]:
 # ------------------------------------------------------------------------------------- sorting
 
 
-def _lodash_sort_key(v: Any) -> tuple[int, Any]:
-    # strings compare by UTF-16 code units (JS relational comparison); numbers numerically
-    if isinstance(v, str):
-        return (1, v.encode("utf-16-be"))
+_JS_NUMERIC_RE = re.compile(r"^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$")
+_JS_RADIX_RE = re.compile(r"^0(?:[xX][0-9a-fA-F]+|[oO][0-7]+|[bB][01]+)$")
+
+
+def _js_number(v: Any) -> float:
+    """JavaScript ToNumber for JSON values (objects and unparsable strings are NaN)."""
+    if v is None:
+        return 0.0
     if isinstance(v, bool):
-        return (2, int(v))
+        return 1.0 if v else 0.0
     if isinstance(v, (int, float)):
-        return (0, v)
-    return (3, 0)
+        return float(v)
+    if isinstance(v, str):
+        text = v.strip()
+        if not text:
+            return 0.0
+        if _JS_NUMERIC_RE.match(text):
+            return float(text)
+        if text in ("Infinity", "+Infinity", "-Infinity"):
+            return -math.inf if text[0] == "-" else math.inf
+        if _JS_RADIX_RE.match(text):
+            return float(int(text, 0))
+        return math.nan
+    return math.nan
+
+
+def _js_less(a: Any, b: Any) -> bool:
+    """JavaScript ``a < b`` for JSON values."""
+    if isinstance(a, str) and isinstance(b, str):
+        return a.encode("utf-16-be") < b.encode("utf-16-be")
+    return _js_number(a) < _js_number(b)
+
+
+def _js_strict_equal(a: Any, b: Any) -> bool:
+    if isinstance(a, (dict, list)) or isinstance(b, (dict, list)):
+        return a is b
+    if isinstance(a, bool) or isinstance(b, bool):
+        return isinstance(a, bool) and isinstance(b, bool) and a == b
+    if isinstance(a, str) != isinstance(b, str):
+        return False
+    return bool(a == b)
+
+
+def _compare_ascending(a: Any, b: Any) -> int:
+    """lodash compareAscending (null sorts last, mixed types that JavaScript cannot order compare equal)."""
+    if _js_strict_equal(a, b):
+        return 0
+    a_null, b_null = a is None, b is None
+    a_nan = isinstance(a, float) and math.isnan(a)
+    b_nan = isinstance(b, float) and math.isnan(b)
+    if (not b_null and _js_less(b, a)) or (a_null and not b_nan) or a_nan:
+        return 1
+    if (not a_null and _js_less(a, b)) or (b_null and not a_nan) or b_nan:
+        return -1
+    return 0
 
 
 def _sort_by(values: list[Any]) -> list[Any]:
-    if all(isinstance(v, str) for v in values) or all(
-        isinstance(v, (int, float)) and not isinstance(v, bool) for v in values
-    ):
-        return sorted(values, key=_lodash_sort_key)
-    return sorted(values, key=_lodash_sort_key)
+    """lodash ``sortBy(values)``: compareAscending, ties by original index (JS and Python both TimSort)."""
+    if all(isinstance(v, str) for v in values):
+        return sorted(values, key=lambda v: v.encode("utf-16-be"))
+    if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+        return sorted(values)
+    indexed = list(enumerate(values))
+
+    def cmp(x: tuple[int, Any], y: tuple[int, Any]) -> int:
+        return _compare_ascending(x[1], y[1]) or (x[0] - y[0])
+
+    return [v for _, v in sorted(indexed, key=functools.cmp_to_key(cmp))]
 
 
 # ------------------------------------------------------------------------------------- merging
@@ -209,7 +267,9 @@ class _Merger:
         pass
 
     # one call of mergeSchemas(schemas, base)
-    def merge(self, schemas: list[Any], path: list[str]) -> Any:
+    def merge(self, schemas: list[Any], path: list[str], base: dict[str, Any] | None = None) -> Any:
+        """mergeSchemas(schemas, base): with a base object, its keys that no resolver assigns stay as they are
+        (e.g. an empty ``properties``), as when json-schema-merge-allof writes into the base."""
         schemas = [s for s in schemas if s is not _UNDEF]
         if not schemas:
             return _UNDEF
@@ -265,12 +325,21 @@ class _Merger:
             merged.update(self.merge_properties(schemas, path))
         if item_keys:
             merged.update(self.merge_items(schemas, path))
+        if base is not None:
+            removed = {"allOf"}
+            if unresolved:
+                removed.add("pattern")
+            out = {k: merged.get(k, v) for k, v in base.items() if k not in removed or k in merged}
+            for k, v in merged.items():
+                if k not in out:
+                    out[k] = v
+            merged = out
         if unresolved:
             merged["allOf"] = [*merged.get("allOf", []), *unresolved]
         return merged
 
     def _merge_one(self, schema: Any, path: list[str]) -> Any:
-        result = self.merge([schema], path)
+        result = self.merge([schema], path, schema if isinstance(schema, dict) else None)
         return {} if result is _UNDEF else result
 
     def resolve(
@@ -331,8 +400,7 @@ class _Merger:
         if key in ("contains", "propertyNames"):
             return self.merge(compacted, path)
         if key == "definitions":
-            result = self.merge_group(compacted, path)
-            return result if result else _UNDEF
+            return self.merge_group(compacted, path)
         if key == "dependencies":
             return self.merge_dependencies(compacted, path)
         if key in SCHEMA_ARRAYS:
@@ -384,11 +452,12 @@ class _Merger:
         return out
 
     def merge_combinations(self, compacted: list[Any], path: list[str]) -> Any:
+        # getAnyOfCombinations: each later list's item goes in front of the combination built so far
         combos: list[list[Any]] = [[]]
         for options in compacted:
             if not isinstance(options, list):
                 raise MergeError(path, "anyOf/oneOf must be a list")
-            combos = [[*c, o] for c in combos for o in options]
+            combos = [[o, *c] for c in combos for o in options]
         results = [self.merge(c, path) for c in combos]
         results = [r for r in results if r is not _UNDEF]
         results = _uniq_with(results, schema_equal)
@@ -411,7 +480,7 @@ class _Merger:
         )
         if add is False:
             props = {k: v for k, v in props.items() if v is not False}
-        if add is not _UNDEF and add != {}:
+        if add is not _UNDEF and add != {}:  # an empty schema is dropped
             result["additionalProperties"] = add
         if pattern:
             result["patternProperties"] = pattern
@@ -426,12 +495,12 @@ class _Merger:
         result: dict[str, Any] = {}
         if all(not isinstance(i, list) for i in items):
             merged_items = self.merge(items, [*path, "items"])
-            if merged_items is not _UNDEF:
+            if merged_items is not _UNDEF and merged_items != {}:  # an empty schema is dropped
                 result["items"] = merged_items
             extra = [v["additionalItems"] for v in values if "additionalItems" in v]
             if extra:
                 merged_extra = self.merge(extra, [*path, "additionalItems"])
-                if merged_extra is not _UNDEF:
+                if merged_extra is not _UNDEF and merged_extra != {}:
                     result["additionalItems"] = merged_extra
             return result
         # tuple form: merge position by position; a schema-form items applies to every position
@@ -481,7 +550,7 @@ def merge_all_of(schema: dict[str, Any]) -> dict[str, Any]:
 
     Root keys keep their position; keys that only members have are appended. Raises :class:`MergeError`.
     """
-    merged = _Merger().merge(flatten_all_of(schema), [])
+    merged = _Merger().merge(flatten_all_of(schema), [], schema)
     if not isinstance(merged, dict):
         merged = {}
     for key in list(schema):
