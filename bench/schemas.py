@@ -88,7 +88,7 @@ def timed(argv: list[str], cwd: Path, expect_ok: bool = True) -> tuple[float, fl
     """(wall seconds, CPU seconds of the children) of one command."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    proc = subprocess.run(argv, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False)
+    proc = subprocess.run(argv, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, check=False)
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if expect_ok and proc.returncode != 0:
