@@ -92,9 +92,8 @@ def timed(argv: list[str], cwd: Path, expect_ok: bool = True) -> tuple[float, fl
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if expect_ok and proc.returncode != 0:
-        raise SystemExit(
-            f"command failed ({proc.returncode}): {' '.join(argv)}\n{proc.stderr.decode()[-2000:]}"
-        )
+        output = proc.stdout.decode(errors="replace")[-3000:]
+        raise SystemExit(f"command failed ({proc.returncode}): {' '.join(argv[:4])} ...\n{output}")
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return wall, cpu
 
