@@ -271,6 +271,7 @@ def test_parallel_run_error_in_either_half(tmp_path: Path, bad_index: int) -> No
         capture_output=True,
         text=True,
         timeout=60,
+        env={**os.environ, "EVENTPLATFORM_SCHEMA_JOBS": "2"},  # fork even on a busy machine
     )
     assert proc.returncode == 1
     assert proc.stderr.count("\n") == 1 and f"s{bad_index:02d}/current.yaml: /allOf/0:" in proc.stderr
@@ -283,6 +284,7 @@ def test_parallel_run_error_in_either_half(tmp_path: Path, bad_index: int) -> No
         capture_output=True,
         text=True,
         timeout=60,
+        env={**os.environ, "EVENTPLATFORM_SCHEMA_JOBS": "2"},  # fork even on a busy machine
     )
     assert proc.returncode == 0, proc.stderr
     assert len(symlinks(repo)) == 60

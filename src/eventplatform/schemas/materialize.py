@@ -206,21 +206,24 @@ _MIN_PARALLEL = 8
 
 def _can_fork(n_jobs: int) -> bool:
     """Forking a worker pays off for a big level on a multi-core machine in a single-threaded process."""
-    if (
-        n_jobs < _MIN_PARALLEL
-        or not hasattr(os, "fork")
-        or os.environ.get("EVENTPLATFORM_SCHEMA_JOBS") == "1"
-    ):
+    wanted = os.environ.get("EVENTPLATFORM_SCHEMA_JOBS")  # "1": never fork, "2": fork even when busy
+    if n_jobs < _MIN_PARALLEL or not hasattr(os, "fork") or wanted == "1":
         return False
     import threading
 
     if threading.active_count() != 1:
         return False
+    if wanted == "2":
+        return True
     try:
         cpus = len(os.sched_getaffinity(0))
     except AttributeError:
         cpus = os.cpu_count() or 1
-    return cpus >= 2
+    try:
+        busy = os.getloadavg()[0]
+    except OSError:
+        busy = 0.0
+    return cpus >= 2 and busy <= cpus - 1  # only when a core is actually free
 
 
 def _fork_worker(jobs: list[_Job], options: Options, fetcher: Fetcher) -> tuple[int, int]:
