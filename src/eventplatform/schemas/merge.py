@@ -458,7 +458,12 @@ class _Merger:
             if not isinstance(options, list):
                 raise MergeError(path, "anyOf/oneOf must be a list")
             combos = [[o, *c] for c in combos for o in options]
-        results = [self.merge(c, path) for c in combos]
+        results = []
+        for combo in combos:  # tryMergeSchemaGroups: combinations that cannot be merged are left out
+            try:
+                results.append(self.merge(combo, path))
+            except MergeError:
+                continue
         results = [r for r in results if r is not _UNDEF]
         results = _uniq_with(results, schema_equal)
         if not results:
