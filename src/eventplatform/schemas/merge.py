@@ -88,6 +88,9 @@ def schema_equal(a: Any, b: Any) -> bool:
     """json-schema-compare: structural equality of two schemas."""
     if a is b:
         return True
+    if a is _UNDEF or b is _UNDEF:  # a missing schema only equals an empty one (true or {})
+        other = b if a is _UNDEF else a
+        return other is True or other == {}
     a, b = _norm_schema(a), _norm_schema(b)
     if isinstance(a, dict) and isinstance(b, dict):
         return all(keyword_equal(k, a.get(k, _UNDEF), b.get(k, _UNDEF)) for k in set(a) | set(b))
