@@ -23,6 +23,7 @@ import copy
 import logging
 import os
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -30,6 +31,8 @@ from typing import Any, Literal
 
 import orjson
 import uuid_utils
+from orjson import dumps
+from uuid_utils import uuid1
 
 from eventplatform.errors import Codes, EventError, EventFailure, EventInvalid, ValidationDetail
 from eventplatform.log.base import EventLog, Message
@@ -142,16 +145,40 @@ class EventOutcome:
 @dataclass(slots=True)
 class BatchResult:
     total: int
-    success: list[EventOutcome] = field(default_factory=list)
     invalid: list[EventOutcome] = field(default_factory=list)
     error: list[EventOutcome] = field(default_factory=list)
     # (stream, schema_uri) -> count, per status; for metrics without walking the outcomes again
     accepted_by: dict[tuple[str, str], int] = field(default_factory=dict)
+    # the accepted events, in order: as mutated by defaults, serialized, their index in the batch and their
+    # (stream, schema URI); parallel lists rather than an object per event (the hot path)
     accepted_events: list[Any] = field(default_factory=list)
-    accepted_values: list[bytes] = field(default_factory=list)  # serialized accepted events, in order
+    accepted_values: list[bytes] = field(default_factory=list)
+    accepted_index: list[int] = field(default_factory=list)
+    accepted_routes: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def success(self) -> list[EventOutcome]:
+        """The accepted events as outcomes (built on demand)."""
+        return [
+            EventOutcome(i, "success", e, None, stream, uri)
+            for i, e, (stream, uri) in zip(
+                self.accepted_index, self.accepted_events, self.accepted_routes, strict=True
+            )
+        ]
 
     def status_counts(self) -> tuple[int, int, int]:
-        return len(self.success), len(self.invalid), len(self.error)
+        return len(self.accepted_events), len(self.invalid), len(self.error)
+
+
+class _Route:
+    """A (stream, schema URI) pair that passed the stream check: where its events go."""
+
+    __slots__ = ("key", "key_fields", "topic")
+
+    def __init__(self, stream: str, uri: str, topic: str, key_fields: KeyFields | None) -> None:
+        self.key = (stream, uri)
+        self.topic = topic
+        self.key_fields = key_fields
 
 
 class _Plan:
@@ -162,11 +189,15 @@ class _Plan:
         "client_ip",
         "compiled",
         "defaults",
+        "fill",
+        "fill_ctx",
         "header_fields",
         "integer_paths",
+        "is_valid",
         "legacy_dt",
         "meta_dt",
         "meta_id",
+        "routes",
         "title",
     )
 
@@ -189,6 +220,32 @@ class _Plan:
         _walk_schema(compiled.schema, (), defaults, integers, 0)
         self.defaults = tuple(defaults)
         self.integer_paths = tuple(integers)
+        # the validator of the hot path (registry: AJV formats as Rust patterns); None: ``validate`` only
+        v = getattr(compiled, "fast", None) or getattr(compiled, "validator", None)
+        self.is_valid: Callable[[Any], bool] | None = (
+            getattr(v, "is_valid", None) if hasattr(compiled, "describe") else None
+        )
+        self.routes: dict[str, _Route] = {}  # stream -> route, for the current stream config
+        # header-derived fields of the request last seen: ((path, value, is meta.request_id), ...)
+        self.fill_ctx: RequestContext | None = None
+        self.fill: tuple[tuple[tuple[str, ...], str, bool], ...] = ()
+
+    def fills(self, ctx: RequestContext) -> tuple[tuple[tuple[str, ...], str, bool], ...]:
+        """The header-derived fields for events of this schema in this request (computed once per request)."""
+        if self.fill_ctx is ctx:
+            return self.fill
+        out = []
+        for header, path in self.header_fields:
+            if header == "x-request-id":
+                value: str | None = ctx.request_id
+            elif header == "user-agent":
+                value = ctx.user_agent
+            else:
+                value = ctx.headers.get(header)
+            if value is not None:
+                out.append((path, value[:HEADER_VALUE_MAX], path == _REQUEST_ID_PATH))
+        self.fill, self.fill_ctx = tuple(out), ctx
+        return self.fill
 
 
 def _is_open_object(schema: Mapping[str, Any], path: Sequence[str]) -> bool:
@@ -331,8 +388,6 @@ class Pipeline:
         self._plans: dict[str, _Plan] = {}
         self._stream_cache: dict[str, tuple[dict[str, Any] | None, str, KeyFields | None]] = {}
         self._stream_cache_owner: StreamConfig | None = None
-        self._allowed: set[tuple[str, str]] = set()
-        self._last_stream = self._last_uri = ""
         self._warned_error_stream = False  # (stream, schema URI) pairs that passed the check
         s = self.settings
         self._schema_path = tuple(s.schema_uri_field.split("."))
@@ -354,7 +409,8 @@ class Pipeline:
         cfg = self.streams
         if cfg is not self._stream_cache_owner:
             self._stream_cache = {}
-            self._allowed = set()
+            for plan in self._plans.values():
+                plan.routes.clear()
             self._stream_cache_owner = cfg
         return cfg
 
@@ -396,11 +452,18 @@ class Pipeline:
         """Run every event of the batch; produce the valid ones (one ``log.produce``) and error events."""
         result = BatchResult(total=len(events))
         self._current_streams()
-        messages: list[Message] = []
-        message_outcomes: list[EventOutcome] = []
+        # the accepted events as columns (topic, value, key, timestamp) and their routes
+        topics: list[str] = []
+        values: list[bytes] = []
+        keys: list[bytes | None] = []
+        stamps: list[int | None] = []
+        routes: list[_Route] = []
+        ok_events = result.accepted_events
+        ok_index = result.accepted_index
         error_events: list[Message] = []
         plans = self._plans
         fast = self._schema_path == ("$schema",)
+        finish = self._finish
         for index, event in enumerate(events):
             try:
                 plan = None
@@ -410,7 +473,7 @@ class Pipeline:
                         plan = plans.get(uri)
                 if plan is None:
                     plan, uri = await self._resolve(event, ctx)
-                msg = self._finish(event, ctx, plan, uri)
+                route, value, key, timestamp_ms = finish(event, ctx, plan, uri)
             except EventFailure as failure:
                 outcome = EventOutcome(index, failure.kind, event, failure)
                 if isinstance(event, dict):
@@ -431,12 +494,15 @@ class Pipeline:
                     )
                 )
                 continue
-            messages.append(msg)
-            message_outcomes.append(
-                EventOutcome(index, "success", event, None, self._last_stream, self._last_uri)
-            )
-        if messages:
-            await self._produce(messages, message_outcomes, result, hasty)
+            topics.append(route.topic)
+            values.append(value)
+            keys.append(key)
+            stamps.append(timestamp_ms)
+            routes.append(route)
+            ok_events.append(event)
+            ok_index.append(index)
+        if values:
+            await self._produce(topics, values, keys, stamps, routes, result, hasty)
         if error_events:
             with contextlib.suppress(Exception):  # error events are best effort, as in the reference
                 await self.log.produce(error_events, hasty=hasty)
@@ -445,44 +511,54 @@ class Pipeline:
         return result
 
     async def _produce(
-        self, messages: list[Message], outcomes: list[EventOutcome], result: BatchResult, hasty: bool
+        self,
+        topics: list[str],
+        values: list[bytes],
+        keys: list[bytes | None],
+        stamps: list[int | None],
+        routes: list[_Route],
+        result: BatchResult,
+        hasty: bool,
     ) -> None:
+        """One produce call for the whole batch. A log with ``produce_columns`` (the SQLite log) takes the
+        columns as they are; any other gets one :class:`Message` per event."""
+        n = len(values)
         try:
-            delivery = await self.log.produce(messages, hasty=hasty)
+            produce_columns = getattr(self.log, "produce_columns", None)
+            if produce_columns is not None:
+                delivery = await produce_columns(topics, values, keys, stamps, hasty=hasty)
+            else:
+                messages = list(map(Message, topics, values, keys, stamps))
+                delivery = await self.log.produce(messages, hasty=hasty)
         except EventFailure as failure:
-            delivery = [failure] * len(messages)
+            delivery = [failure] * n
         except Exception as exc:
-            delivery = [EventError(Codes.LOG_UNAVAILABLE, f"Event log unavailable: {exc}")] * len(messages)
+            delivery = [EventError(Codes.LOG_UNAVAILABLE, f"Event log unavailable: {exc}")] * n
         accepted_by = result.accepted_by
         if not any(delivery):  # the usual case: everything delivered; no per-event branching
-            result.success.extend(outcomes)
-            result.accepted_events.extend([o.event for o in outcomes])
-            result.accepted_values.extend([m.value for m in messages])
-            for o in outcomes:
-                key = (o.stream or "", o.schema_uri or "")
-                accepted_by[key] = accepted_by.get(key, 0) + 1
+            result.accepted_values.extend(values)
+            result.accepted_routes.extend([r.key for r in routes])
+            for route, count in Counter(routes).items():
+                accepted_by[route.key] = accepted_by.get(route.key, 0) + count
             return
-        for msg, outcome, failed in zip(messages, outcomes, delivery, strict=True):
+        events, index = list(result.accepted_events), list(result.accepted_index)
+        result.accepted_events.clear()
+        result.accepted_index.clear()
+        for event, i, value, route, failed in zip(events, index, values, routes, delivery, strict=True):
             if failed is None:
-                result.success.append(outcome)
-                result.accepted_events.append(outcome.event)
-                result.accepted_values.append(msg.value)
-                key = (outcome.stream or "", outcome.schema_uri or "")
-                accepted_by[key] = accepted_by.get(key, 0) + 1
+                result.accepted_events.append(event)
+                result.accepted_index.append(i)
+                result.accepted_values.append(value)
+                result.accepted_routes.append(route.key)
+                accepted_by[route.key] = accepted_by.get(route.key, 0) + 1
             else:
                 if not isinstance(failed, EventFailure):
                     failed = EventError(Codes.DELIVERY_FAILED, f"Delivery failed: {failed}")
-                outcome.status = failed.kind
-                outcome.failure = failed
+                outcome = EventOutcome(i, failed.kind, event, failed, *route.key)
                 (result.invalid if failed.kind == "invalid" else result.error).append(outcome)
         if result.invalid or result.error:
             result.invalid.sort(key=lambda o: o.index)
             result.error.sort(key=lambda o: o.index)
-
-    async def _one(self, event: Any, ctx: RequestContext) -> Message:
-        """The whole pipeline for one event (the batch loop inlines the cached-schema fast path)."""
-        plan, uri = await self._resolve(event, ctx)
-        return self._finish(event, ctx, plan, uri)
 
     async def _resolve(self, event: Any, ctx: RequestContext) -> tuple[_Plan, str]:
         """Extract and check ``$schema`` and load its schema: the only step that may wait (I/O)."""
@@ -517,59 +593,64 @@ class Pipeline:
             plan = await self._plan(uri)
         return plan, uri
 
-    def _finish(self, event: dict[str, Any], ctx: RequestContext, plan: _Plan, uri: str) -> Message:
-        """Stream check, default fields, validation and serialization: synchronous, no I/O."""
-        s = self.settings
+    def _route(self, event: dict[str, Any], uri: str, stream: str, plan: _Plan) -> _Route:
+        """Check that the schema may go to the stream (raises) and remember where its events go."""
+        settings, topic, key_fields = self._stream_info(stream)
+        if self.settings.check_streams:
+            self._check_stream(event, uri, stream, settings, plan)
+        route = _Route(stream, uri, topic, key_fields)
+        if len(plan.routes) < 10_000:
+            plan.routes[stream] = route
+        return route
+
+    def _finish(
+        self, event: dict[str, Any], ctx: RequestContext, plan: _Plan, uri: str
+    ) -> tuple[_Route, bytes, bytes | None, int | None]:
+        """Stream check, default fields, validation and serialization: synchronous, no I/O.
+
+        Returns (route, serialized event, message key, timestamp)."""
         meta = event.get("meta")
         if self._stream_path == ("meta", "stream"):
             stream = meta.get("stream") if type(meta) is dict else None
         else:
             stream = _get_path(event, self._stream_path)
-        if stream is None and s.stream_query_param and s.stream_query_param in ctx.query:
-            stream = ctx.query[s.stream_query_param]
-            _set_default(event, self._stream_path, stream, True)
-            meta = event.get("meta")
+        if stream is None:
+            s = self.settings
+            if s.stream_query_param and s.stream_query_param in ctx.query:
+                stream = ctx.query[s.stream_query_param]
+                _set_default(event, self._stream_path, stream, True)
+                meta = event.get("meta")
         if type(stream) is not str or not stream:
             raise EventInvalid(
                 Codes.STREAM_MISSING,
-                f"Field(s) {s.stream_field} were missing from event and could not be extracted.",
+                f"Field(s) {self.settings.stream_field} were missing from event and could not be extracted.",
             )
-        self._last_stream, self._last_uri = stream, uri
-        settings, topic, key_fields = self._stream_info(stream)
-        if s.check_streams and (stream, uri) not in self._allowed:
-            self._check_stream(event, uri, stream, settings, plan)
-            if len(self._allowed) < 100_000:
-                self._allowed.add((stream, uri))
+        route = plan.routes.get(stream)
+        if route is None:
+            route = self._route(event, uri, stream, plan)
         # default fields (eventgate-wikimedia): only when the schema has the field and the event lacks it
         if type(meta) is not dict and (plan.meta_id or plan.meta_dt):
             meta = event["meta"] = {} if meta is None else meta
+        timestamp_ms: int | None = None
         if type(meta) is dict:
             if plan.meta_id and "id" not in meta:
-                meta["id"] = str(uuid_utils.uuid1())
+                meta["id"] = str(uuid1())
             if plan.meta_dt and "dt" not in meta:
                 meta["dt"] = ctx.received_iso
-                timestamp_ms: int | None = ctx.received_ms
+                timestamp_ms = ctx.received_ms
             else:
                 timestamp_ms = _timestamp_ms(meta.get("dt"))
-        else:
-            timestamp_ms = None
         if plan.legacy_dt and "dt" not in event:
             event["dt"] = ctx.received_iso
         if plan.header_fields:
-            for header, path in plan.header_fields:
-                if header == "x-request-id":
-                    value: str | None = ctx.request_id
-                elif header == "user-agent":
-                    value = ctx.user_agent
-                else:
-                    value = ctx.headers.get(header)
-                if value is None:
-                    continue
-                if path == _REQUEST_ID_PATH and type(meta) is dict:
+            for path, value, is_request_id in plan.fill if plan.fill_ctx is ctx else plan.fills(ctx):
+                if is_request_id and type(meta) is dict:
                     if "request_id" not in meta:
-                        meta["request_id"] = value[:HEADER_VALUE_MAX]
+                        meta["request_id"] = value
+                elif len(path) == 3 and event.get(path[0]) is None:
+                    event[path[0]] = {path[1]: {path[2]: value}}  # the usual case: no "http" yet
                 else:
-                    _set_default(event, path, value[:HEADER_VALUE_MAX], True)
+                    _set_default(event, path, value, True)
         if plan.client_ip and ctx.client_ip:
             http = event.get("http")
             if http is None:
@@ -582,14 +663,23 @@ class Pipeline:
             )
         for path in plan.integer_paths:
             _normalize_integer(event, path)
-        # validation
-        details = plan.compiled.validate(event)
+        # validation: the registry's pattern-based validator decides; the exact one explains a refusal
+        is_valid = plan.is_valid
+        if is_valid is None:
+            details = plan.compiled.validate(event)
+        elif is_valid(event):
+            details = ()
+        else:
+            details = plan.compiled.describe(event)
         if details:
             raise EventInvalid(Codes.VALIDATION_FAILED, _errors_text(details), tuple(details))
-        key = None
-        if key_fields is not None:
-            key = message_key(event, key_fields)
-        return Message(topic, orjson.dumps(event), key, timestamp_ms)
+        key_fields = route.key_fields
+        return (
+            route,
+            dumps(event),
+            None if key_fields is None else message_key(event, key_fields),
+            timestamp_ms,
+        )
 
     def _check_stream(
         self, event: dict[str, Any], uri: str, stream: str, settings: dict[str, Any] | None, plan: _Plan
