@@ -291,7 +291,8 @@ class _Merger:
                     seen.add(k)
                     all_keys.append(k)
         if "allOf" in seen:
-            flat: list[Any] = []
+            # mergeAllOf({allOf: schemas}): the wrapper's own (empty) copy comes first in the flattened list
+            flat: list[Any] = [{}]
             for s in schemas:
                 flat.extend(flatten_all_of(s))
             return self.merge(flat, path)
