@@ -680,20 +680,29 @@ class KafkaLog:
     async def _consume(
         self, topics: list[str], start: Start, follow: bool, poll_interval: float
     ) -> AsyncIterator[Record]:
-        consumer = await self._run(Consumer, self._consumer_config())
+        # one thread per reader: a following reader blocks in consume() for poll_interval at a time, and
+        # hundreds of live-stream clients must not queue behind each other on a shared pool
+        loop = asyncio.get_running_loop()
+        thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kafka-reader")
+
+        def run(fn: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
+            return loop.run_in_executor(thread, fn, *args)
+
+        consumer: Consumer | None = None
         try:
+            consumer = await run(Consumer, self._consumer_config())
             try:
-                assignment, ends = await self._run(self._plan, consumer, topics, start, follow)
+                assignment, ends = await run(self._plan, consumer, topics, start, follow)
             except KafkaException as exc:
                 raise self._unavailable(exc) from exc
             if not follow and not ends:
                 return
             known = {(tp.topic, tp.partition) for tp in assignment}
             if assignment:
-                await self._run(consumer.assign, assignment)
+                await run(consumer.assign, assignment)
             next_discovery = time.monotonic() + self.discovery_interval
             while True:
-                batch = await self._run(consumer.consume, 500, poll_interval)
+                batch = await run(consumer.consume, 500, poll_interval)
                 for msg in batch:
                     err = msg.error()
                     if err is not None:
@@ -708,13 +717,21 @@ class KafkaLog:
                         if offset + 1 >= end:
                             del ends[(topic, partition)]
                     yield Record(topic, partition, offset, msg.timestamp()[1], msg.key(), msg.value())
-                if not follow and not ends:
-                    return
+                if not follow:
+                    if not batch and ends:
+                        # offsets without a record (deleted by retention, control records): the position
+                        # tells us we are past the end all the same
+                        positions = await run(consumer.position, [TopicPartition(t, p) for t, p in ends])
+                        for tp in positions:
+                            if tp.offset >= 0 and tp.offset >= ends[(tp.topic, tp.partition)]:
+                                del ends[(tp.topic, tp.partition)]
+                    if not ends:
+                        return
                 if follow and time.monotonic() >= next_discovery:
                     # topics and partitions created after we began (a datacenter's first event)
                     next_discovery = time.monotonic() + self.discovery_interval
                     with contextlib.suppress(KafkaException):
-                        parts = await self._run(self._partitions, topics)
+                        parts = await run(self._partitions, topics)
                         new = [
                             TopicPartition(t, p, OFFSET_BEGINNING)
                             for t, plist in parts.items()
@@ -723,10 +740,12 @@ class KafkaLog:
                         ]
                         if new:
                             known.update((tp.topic, tp.partition) for tp in new)
-                            await self._run(consumer.incremental_assign, new)
+                            await run(consumer.incremental_assign, new)
         finally:
-            with contextlib.suppress(Exception):
-                await self._run(consumer.close)
+            if consumer is not None:
+                with contextlib.suppress(Exception):
+                    await run(consumer.close)
+            thread.shutdown(wait=False)
 
     # -- shutdown ------------------------------------------------------------------------------------
 
