@@ -300,3 +300,37 @@ def test_topics_of_configured_streams_are_created_with_partitions(kafka_broker: 
         return marks
 
     assert sorted(run(go())) == [0, 1]
+
+
+def test_many_concurrent_followers_all_see_a_new_event(kafka_broker: Broker) -> None:
+    """Live-stream clients each follow with their own reader; 40 of them (more than any shared pool)."""
+    topic = unique("test.fanout")
+
+    async def go() -> list[bytes]:
+        log = KafkaLog.from_url(kafka_broker.url)
+        try:
+            await log.ensure_topics([topic])
+            ready = asyncio.Event()
+            started = 0
+
+            async def reader() -> bytes:
+                nonlocal started
+                # from the beginning, so a reader slow to start still sees the event (no flaky timing)
+                stream = log.consume([topic], Start.beginning(), follow=True, poll_interval=0.1)
+                started += 1
+                if started == 40:
+                    ready.set()
+                async for r in stream:
+                    await stream.aclose()  # type: ignore[attr-defined]
+                    return r.value
+                return b""
+
+            tasks = [asyncio.create_task(reader()) for _ in range(40)]
+            await ready.wait()
+            await asyncio.sleep(1.5)  # most readers are assigned and waiting
+            assert await log.produce([Message(topic, b'{"fan":"out"}')]) == [None]
+            return list(await asyncio.wait_for(asyncio.gather(*tasks), 30))
+        finally:
+            await log.close()
+
+    assert run(go()) == [b'{"fan":"out"}'] * 40
