@@ -432,3 +432,21 @@ def test_yaml_and_json_content_types_match_reference(tmp_path: Path) -> None:
     [failure] = run.failures()
     assert failure.name == "structure-content-types-equal"
     assert failure.messages == ["a/one 1.0.0.yaml does not equal 1.0.0.json"]
+
+
+def test_no_fork_while_other_threads_run() -> None:
+    import threading
+
+    from eventplatform.schemas import repotest
+
+    pid = os.getpid()
+    stop = threading.Event()
+    thread = threading.Thread(target=stop.wait)
+    thread.start()
+    try:
+        assert repotest._fork_map(lambda c: (os.getpid(), c), [1, 2]) == [(pid, 1), (pid, 2)]
+    finally:
+        stop.set()
+        thread.join()
+    results = repotest._fork_map(lambda c: (os.getpid(), c), [1, 2])
+    assert results[0][0] != pid and results[1] == (pid, 2)

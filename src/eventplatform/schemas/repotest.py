@@ -194,7 +194,8 @@ def _parse_files(paths: Sequence[str], options: Options) -> list[SchemaInfo | Fi
 
 def _workers(n_items: int, threshold: int) -> int:
     """Processes worth forking: one per CPU (or ``EVENTPLATFORM_WORKERS``), none for small repositories."""
-    wanted = os.environ.get("EVENTPLATFORM_WORKERS", "")
+    # EVENTPLATFORM_SCHEMA_JOBS is what the materializer reads; either works here
+    wanted = os.environ.get("EVENTPLATFORM_WORKERS") or os.environ.get("EVENTPLATFORM_SCHEMA_JOBS") or ""
     if n_items < threshold or wanted == "1":
         return 1
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
@@ -207,9 +208,11 @@ def _fork_map(
     """Run ``func`` on each chunk in forked children (results pickled back); the last chunk runs here,
     with ``local`` when given (its result need not cross a pipe)."""
     import pickle
+    import threading
 
     local = local or func
-    if len(chunks) <= 1 or not hasattr(os, "fork"):
+    # forking a process with other threads running can deadlock the child (locks held by those threads)
+    if len(chunks) <= 1 or not hasattr(os, "fork") or threading.active_count() != 1:
         return [local(c) for c in chunks]
     children: list[tuple[int, int]] = []
     for chunk in chunks[:-1]:
