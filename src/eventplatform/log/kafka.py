@@ -70,7 +70,31 @@ _TOPIC_ERRORS = {
     KafkaError.TOPIC_AUTHORIZATION_FAILED,
     KafkaError.POLICY_VIOLATION,
 }
-_LOGGER = logging.getLogger("eventplatform.log.kafka")  # librdkafka's own log lines, not stderr
+
+
+class _Repeats(logging.Filter):
+    """librdkafka logs every failed reconnect (several per second while a broker is away): let each
+    distinct line through once per ``interval`` seconds."""
+
+    def __init__(self, interval: float = 60.0) -> None:
+        super().__init__()
+        self.interval = interval
+        self.seen: dict[str, float] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = str(record.getMessage())
+        key = text.split("(after", 1)[0][:200]  # "(after 0ms in state CONNECT)" varies
+        now = time.monotonic()
+        if now - self.seen.get(key, -self.interval) < self.interval:
+            return False
+        if len(self.seen) > 1000:
+            self.seen.clear()
+        self.seen[key] = now
+        return True
+
+
+_LOGGER = logging.getLogger("eventplatform.log.kafka")  # librdkafka's own log lines, rate-limited
+_LOGGER.addFilter(_Repeats())
 _LEADERLESS = {
     KafkaError.NOT_LEADER_FOR_PARTITION,
     KafkaError.LEADER_NOT_AVAILABLE,
