@@ -103,6 +103,18 @@ running_pid() {
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
+metadata_ok() {
+    # A Kafka Metadata v4 request (all topics) over bash's /dev/tcp, no client tools needed: the broker is
+    # ready when it answers with our correlation id and at least one broker.
+    local out
+    out="$(
+        exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
+        printf '\x00\x00\x00\x17\x00\x03\x00\x04\x00\x00\x00\x07\x00\x08kafka.sh\xff\xff\xff\xff\x00' >&3
+        timeout 2 head -c 16 <&3 | od -An -tx1 | tr -d ' \n'
+    )" 2>/dev/null || return 1
+    [ "${#out}" -eq 32 ] && [ "${out:8:8}" = "00000007" ] && [ "${out:24:8}" != "00000000" ]
+}
+
 java_args() {
     # shellcheck disable=SC2206
     JAVA_ARGS=(${KAFKA_HEAP_OPTS:--Xms256m -Xmx512m} -XX:+UseG1GC -XX:MaxGCPauseMillis=20
@@ -195,8 +207,8 @@ start() {
             rm -f "$PID_FILE"
             die "the broker exited during startup (logs in $STATE_DIR/logs)"
         fi
-        # Ready = the client port accepts and the broker says it has caught up with the metadata log.
-        if port_open "$PORT" && grep -q "Kafka Server started" "$LOG_FILE" 2>/dev/null; then
+        # Ready = the broker says it started and answers a metadata request naming itself.
+        if grep -q "Kafka Server started" "$LOG_FILE" 2>/dev/null && metadata_ok "$PORT"; then
             echo "kafka.sh: Apache Kafka $KAFKA_VERSION running on 127.0.0.1:$PORT (pid $(cat "$PID_FILE"))"
             return 0
         fi
