@@ -377,3 +377,36 @@ def test_two_processes_two_partitions(tmp_path: Path) -> None:
         await log.close()
 
     run(main())
+
+
+def test_delivery_timeout_and_columns(tmp_path: Path) -> None:
+    """A call whose commit does not come within ``delivery_timeout`` gets DELIVERY_TIMEOUT (the write may
+    still happen); calls queued behind it that commit in time succeed; the column form writes mixed topics."""
+
+    async def main() -> None:
+        log = SQLiteLog(tmp_path / "log", delivery_timeout=0.3)
+        writer = log._ensure_writer()
+        blocked = writer.call(lambda: time.sleep(1.5))  # the writer thread is busy for 1.5 s
+        t0 = time.monotonic()
+        out = await log.produce(msgs("a", 2))
+        assert [type(o) for o in out] == [EventError, EventError] and time.monotonic() - t0 < 1.4
+        assert out[0].code == "delivery_timeout"  # type: ignore[union-attr]
+        blocked.result(5)
+        out = await log.produce_columns(["a", "b", "a"], [b"x", b"y", b"z"], [None, b"k", None], [5, None, 7])
+        assert out == [None, None, None]
+        got = await collect(log, ["a", "b"], Start.beginning())
+        assert [(r.topic, r.offset, r.value) for r in got] == [
+            ("a", 0, b"e0"),
+            ("a", 1, b"e1"),
+            ("a", 2, b"x"),
+            ("a", 3, b"z"),
+            ("b", 0, b"y"),
+        ]
+        assert (got[2].timestamp_ms, got[3].timestamp_ms) == (5, 7)
+        assert abs(got[4].timestamp_ms - time.time() * 1000) < 60_000  # None: the time of the produce call
+        assert got[-1].key == b"k"
+        await asyncio.sleep(0.5)  # the watchdog (every min(1 s, timeout)) is gone once nothing is pending
+        assert not log._watches
+        await log.close()
+
+    run(main())

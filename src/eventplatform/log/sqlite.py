@@ -42,10 +42,10 @@ import re
 import sqlite3
 import threading
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from itertools import chain
-from operator import attrgetter
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
@@ -78,20 +78,29 @@ CREATE TABLE IF NOT EXISTS time_index (
 
 
 _Outcome = list[Exception | None]
-_key = attrgetter("key")
-_value = attrgetter("value")
 
 
 def _now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-@dataclass(slots=True)
 class _Job:
-    messages: Sequence[Message]
-    stamps: list[int]
-    loop: asyncio.AbstractEventLoop
-    future: asyncio.Future[list[Exception | None]] | None
+    """One produce call, as columns (the pipeline builds them directly: no object per event)."""
+
+    __slots__ = ("count", "future", "keys", "loop", "stamps", "topics", "values")
+
+    def __init__(
+        self,
+        topics: Sequence[str],
+        values: Sequence[bytes],
+        keys: Sequence[bytes | None],
+        stamps: Sequence[int],
+        loop: asyncio.AbstractEventLoop,
+        future: asyncio.Future[list[Exception | None]] | None,
+    ) -> None:
+        self.topics, self.values, self.keys, self.stamps = topics, values, keys, stamps
+        self.count = len(values)
+        self.loop, self.future = loop, future
 
 
 @dataclass(slots=True)
@@ -193,7 +202,7 @@ class _Writer:
                     break
                 if isinstance(item, _Job):
                     batch.append(item)
-                    rows += len(item.messages)
+                    rows += item.count
                 else:
                     if batch:
                         self._commit(batch)
@@ -222,44 +231,58 @@ class _Writer:
         error: Exception | None = None
         try:
             self._conn.execute("BEGIN IMMEDIATE")
-            # topic -> [(messages, stamps)]; rows are then streamed to executemany by C-level iterators
-            # (zip/map/chain), so there is no per-row Python code on the write path.
-            groups: dict[str, list[tuple[Sequence[Message], Sequence[int]]]] = {}
+            # topic -> [(values, keys, stamps)]; rows are then streamed to executemany by C-level iterators
+            # (zip/chain), so there is no per-row Python code on the write path.
+            groups: dict[str, list[tuple[Sequence[bytes], Sequence[bytes | None], Sequence[int]]]] = {}
             for job in jobs:
-                msgs = job.messages
-                t0 = msgs[0].topic
-                if all(m.topic == t0 for m in msgs):
-                    groups.setdefault(t0, []).append((msgs, job.stamps))
+                topics = job.topics
+                t0 = topics[0]
+                if job.count == 1 or topics.count(t0) == job.count:
+                    part = groups.get(t0)
+                    if part is None:
+                        groups[t0] = [(job.values, job.keys, job.stamps)]
+                    else:
+                        part.append((job.values, job.keys, job.stamps))
                     continue
-                split: dict[str, tuple[list[Message], list[int]]] = {}
-                for m, ts in zip(msgs, job.stamps, strict=True):
-                    part = split.setdefault(m.topic, ([], []))
-                    part[0].append(m)
-                    part[1].append(ts)
-                for topic, part in split.items():
-                    groups.setdefault(topic, []).append(part)
+                split: dict[str, tuple[list[bytes], list[bytes | None], list[int]]] = {}
+                for topic, value, key, ts in zip(topics, job.values, job.keys, job.stamps, strict=True):
+                    cols = split.get(topic)
+                    if cols is None:
+                        cols = split[topic] = ([], [], [])
+                    cols[0].append(value)
+                    cols[1].append(key)
+                    cols[2].append(ts)
+                for topic, cols in split.items():
+                    groups.setdefault(topic, []).append(cols)
             conn = self._conn
             for topic, parts in groups.items():
                 state = self._topic(topic)
                 first = state.next_offset
-                count = sum(len(msgs) for msgs, _ in parts)
+                count = sum(len(values) for values, _, _ in parts)
                 if state.since_index < 0 or state.since_index >= _INDEX_EVERY:
                     conn.execute(
                         "INSERT INTO time_index (topic_id, max_ts, first_offset) VALUES (?, ?, ?)",
                         (state.id, state.max_ts, first),
                     )
                     state.since_index = 0
-                conn.executemany(
-                    f"INSERT INTO {state.table} (offset, ts, key, value) VALUES (?, ?, ?, ?)",
-                    zip(
+                if len(parts) == 1:
+                    values, keys, stamps = parts[0]
+                    rows: Any = zip(range(first, first + count), stamps, keys, values, strict=True)
+                    top = max(stamps)
+                else:
+                    rows = zip(
                         range(first, first + count),
-                        chain.from_iterable(stamps for _, stamps in parts),
-                        chain.from_iterable(map(_key, msgs) for msgs, _ in parts),
-                        chain.from_iterable(map(_value, msgs) for msgs, _ in parts),
+                        chain.from_iterable(p[2] for p in parts),
+                        chain.from_iterable(p[1] for p in parts),
+                        chain.from_iterable(p[0] for p in parts),
                         strict=True,
-                    ),
+                    )
+                    top = max(max(p[2]) for p in parts)
+                conn.executemany(
+                    f"INSERT INTO {state.table} (offset, ts, key, value) VALUES (?, ?, ?, ?)", rows
                 )
-                state.max_ts = max(state.max_ts, max(max(stamps) for _, stamps in parts))
+                if top > state.max_ts:
+                    state.max_ts = top
                 state.next_offset = first + count
                 state.since_index += count
             conn.execute("COMMIT")
@@ -276,10 +299,10 @@ class _Writer:
             if job.future is None:
                 continue
             if error is None:
-                outcome: list[Exception | None] = [None] * len(job.messages)
+                outcome: list[Exception | None] = [None] * job.count
             else:
                 failure = EventError(Codes.LOG_UNAVAILABLE, f"SQLite log write failed: {error}")
-                outcome = [failure] * len(job.messages)
+                outcome = [failure] * job.count
             by_loop.setdefault(job.loop, []).append((job.future, outcome))
         for loop, done in by_loop.items():
             try:
@@ -300,11 +323,46 @@ def _resolve_all(done: list[tuple[asyncio.Future[list[Exception | None]], list[E
             fut.set_result(outcome)
 
 
-def _time_out(fut: asyncio.Future[list[Exception | None]], count: int, timeout: float) -> None:
-    """The commit may still happen later: like a Kafka delivery timeout, the outcome is unknown."""
-    if not fut.done():
-        failure = EventError(Codes.DELIVERY_TIMEOUT, f"SQLite log did not commit within {timeout:g} s")
-        fut.set_result([failure] * count)
+class _Watch:
+    """The delivery timeout of one event loop's produce calls: a deque of pending jobs (commits are FIFO, so
+    the oldest is first) and one timer that fires every second while any is pending. The commit may still
+    happen later: like a Kafka delivery timeout, the outcome of a timed-out call is unknown."""
+
+    def __init__(self, log: SQLiteLog, loop: asyncio.AbstractEventLoop) -> None:
+        self.log, self.loop = log, loop
+        self.pending: deque[tuple[float, _Job]] = deque()
+        self.armed = False
+
+    def add(self, job: _Job) -> None:
+        pending = self.pending
+        while pending and pending[0][1].future.done():  # type: ignore[union-attr]
+            pending.popleft()
+        pending.append((time.monotonic() + self.log.delivery_timeout, job))
+        if not self.armed:
+            self.armed = True
+            self.loop.call_later(min(1.0, self.log.delivery_timeout), self.check)
+
+    def check(self) -> None:
+        pending, now, timeout = self.pending, time.monotonic(), self.log.delivery_timeout
+        while pending:
+            deadline, job = pending[0]
+            fut = job.future
+            assert fut is not None
+            if not fut.done():
+                if deadline > now:
+                    break
+                failure = EventError(
+                    Codes.DELIVERY_TIMEOUT, f"SQLite log did not commit within {timeout:g} s"
+                )
+                fut.set_result([failure] * job.count)
+            pending.popleft()
+        # later jobs may be done while an earlier one waits; they are dropped when they reach the front
+        if pending:
+            self.loop.call_later(min(1.0, timeout), self.check)
+        else:
+            self.armed = False
+            if self.log._watches.get(self.loop) is self:
+                del self.log._watches[self.loop]
 
 
 def _claim(directory: Path, wanted: int | None) -> tuple[int, int]:
@@ -479,6 +537,7 @@ class SQLiteLog:
         self._writer: _Writer | None = None
         self._writer_lock = threading.Lock()
         self._readers: dict[int, _Reader] = {}
+        self._watches: dict[asyncio.AbstractEventLoop, _Watch] = {}
         self._closed = False
 
     @classmethod
@@ -531,26 +590,52 @@ class SQLiteLog:
     async def produce(self, messages: Sequence[Message], *, hasty: bool = False) -> list[Exception | None]:
         if not messages:
             return []
+        return await self.produce_columns(
+            [m.topic for m in messages],
+            [m.value for m in messages],
+            [m.key for m in messages],
+            [m.timestamp_ms for m in messages],
+            hasty=hasty,
+        )
+
+    async def produce_columns(
+        self,
+        topics: Sequence[str],
+        values: Sequence[bytes],
+        keys: Sequence[bytes | None],
+        timestamps: Sequence[int | None],
+        *,
+        hasty: bool = False,
+    ) -> list[Exception | None]:
+        """:meth:`produce` of the messages ``(topics[i], values[i], keys[i], timestamps[i])``, without a
+        Message object per event (the intake pipeline's form). The sequences must not change until this
+        returns."""
+        if not values:
+            return []
         try:
             writer = self._writer or await asyncio.to_thread(self._ensure_writer)
         except EventError as exc:
-            return [exc] * len(messages)
+            return [exc] * len(values)
         except (OSError, sqlite3.Error) as exc:
-            return [EventError(Codes.LOG_UNAVAILABLE, f"cannot open the SQLite log: {exc}")] * len(messages)
-        now = _now_ms()
-        stamps = [now if m.timestamp_ms is None else m.timestamp_ms for m in messages]
+            return [EventError(Codes.LOG_UNAVAILABLE, f"cannot open the SQLite log: {exc}")] * len(values)
+        if None in timestamps:
+            now = _now_ms()
+            stamps: Sequence[int] = [now if t is None else t for t in timestamps]
+        else:
+            stamps = timestamps  # type: ignore[assignment]
         loop = asyncio.get_running_loop()
         if hasty:
-            writer.submit(_Job(messages, stamps, loop, None))
-            return [None] * len(messages)
+            writer.submit(_Job(topics, values, keys, stamps, loop, None))
+            return [None] * len(values)
         fut: asyncio.Future[list[Exception | None]] = loop.create_future()
-        writer.submit(_Job(messages, stamps, loop, fut))
-        # A timer rather than wait_for(shield(...)): no extra tasks on the per-request path.
-        timer = loop.call_later(self.delivery_timeout, _time_out, fut, len(messages), self.delivery_timeout)
-        try:
-            return await fut
-        finally:
-            timer.cancel()
+        job = _Job(topics, values, keys, stamps, loop, fut)
+        writer.submit(job)
+        # one watchdog timer per event loop rather than a timer per call (2.5-4 µs each with uvloop)
+        watch = self._watches.get(loop)
+        if watch is None:
+            watch = self._watches[loop] = _Watch(self, loop)
+        watch.add(job)
+        return await fut
 
     async def flush(self, timeout: float | None = None) -> int:
         """Wait until everything queued (hasty included) is committed; returns 0 (nothing left)."""
