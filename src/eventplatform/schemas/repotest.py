@@ -22,6 +22,7 @@ from __future__ import annotations
 import itertools
 import os
 import re
+import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -224,7 +225,7 @@ def _fork_map(
     # forking a process with other threads running can deadlock the child (locks held by those threads)
     if len(chunks) <= 1 or not hasattr(os, "fork") or threading.active_count() != 1:
         return [local(c) for c in chunks]
-    children: list[tuple[int, int]] = []
+    children: list[tuple[int, int, Any]] = []
     for chunk in chunks[:-1]:
         read_fd, write_fd = os.pipe()
         pid = os.fork()
@@ -238,15 +239,21 @@ def _fork_map(
                 fh.write(payload)
             os._exit(0)
         os.close(write_fd)
-        children.append((pid, read_fd))
+        children.append((pid, read_fd, chunk))
     last = local(chunks[-1])
     results = []
-    for pid, read_fd in children:
+    for pid, read_fd, chunk in children:
         with os.fdopen(read_fd, "rb") as fh:
             data = fh.read()
         os.waitpid(pid, 0)
         if not data:
-            raise RuntimeError("a test worker process died")
+            # A forked child can die when a native library's threads (invisible to ``threading``) held a
+            # lock at fork time. The work is pure, so redo it here rather than fail the run.
+            print(
+                f"eventplatform: a worker process died; redoing its {len(chunk)} items", file=sys.stderr
+            )
+            results.append(func(chunk))
+            continue
         status, value = pickle.loads(data)
         if status != "ok":
             raise RuntimeError(f"a test worker failed: {value}")
