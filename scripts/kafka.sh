@@ -201,8 +201,11 @@ start() {
             sleep 1; done; kill -TERM $broker_pid 2>/dev/null" </dev/null >/dev/null 2>&1 &
     fi
     local deadline=$((SECONDS + ${KAFKA_START_TIMEOUT:-60}))
+    local pid
+    pid="$(cat "$PID_FILE")"
     while [ $SECONDS -lt $deadline ]; do
-        if ! running_pid >/dev/null; then
+        # kill -0, not running_pid: until setsid has exec'ed java, the command line is still ours
+        if ! kill -0 "$pid" 2>/dev/null; then
             tail -n 30 "$STATE_DIR/logs/stdout.log" "$LOG_FILE" >&2 || true
             rm -f "$PID_FILE"
             die "the broker exited during startup (logs in $STATE_DIR/logs)"
@@ -214,6 +217,8 @@ start() {
         fi
         sleep 0.2
     done
+    kill -TERM "$pid" 2>/dev/null || true  # do not leave a half-started broker behind
+    rm -f "$PID_FILE"
     die "the broker did not become ready within ${KAFKA_START_TIMEOUT:-60}s (logs in $STATE_DIR/logs)"
 }
 
