@@ -14,14 +14,13 @@ from click.testing import CliRunner
 
 from eventplatform.schemas.config import load_options
 from eventplatform.schemas.repotest import Skipper, TestRun, run_tests
-from tests.schemas.data.checks.fixture import FIXTURE, INCOMPATIBLE_FILE, copy_fixture, make_incompatible
+from tests.schemas.data.checks.fixture import INCOMPATIBLE_FILE, copy_fixture, make_incompatible
 
 DATA = Path(__file__).parent / "data" / "checks"
 REFERENCE: dict[str, Any] = json.loads(
     gzip.decompress((DATA / "reference_fixture_results.json.gz").read_bytes())
 )
 
-pytestmark = pytest.mark.skipif(not FIXTURE.is_dir(), reason=f"primary fixture not found at {FIXTURE}")
 
 
 @pytest.fixture(scope="module")

@@ -6,42 +6,14 @@ the link target (a checkout with ``core.symlinks=false``); the repository tests 
 
 from __future__ import annotations
 
-import os
-import re
-import shutil
 from pathlib import Path
 
-FIXTURE = Path(__file__).resolve().parents[5] / "shared" / "fixtures" / "schemas-primary"
-_LINK_NAME = re.compile(r"latest(\.\w+)?|\d+\.\d+\.\d+")
-
-
-def restore_symlinks(root: Path) -> int:
-    """Turn placeholder files into symlinks; returns how many were restored."""
-    restored = 0
-    for dirpath, _, files in os.walk(root):
-        for name in files:
-            path = Path(dirpath, name)
-            if path.is_symlink() or not _LINK_NAME.fullmatch(name) or path.stat().st_size > 255:
-                continue
-            target = path.read_text().strip()
-            if target and "/" not in target and (path.parent / target).is_file():
-                path.unlink()
-                path.symlink_to(target)
-                restored += 1
-    return restored
+from tests.schemas.primary_fixture import copy_repo, fixture_path
 
 
 def copy_fixture(dest: Path) -> Path:
     """Copy the fixture to ``dest`` (created), writable, symlinks restored."""
-    shutil.copytree(FIXTURE, dest, symlinks=True)
-    for dirpath, _dirnames, filenames in os.walk(dest):
-        os.chmod(dirpath, 0o755)
-        for name in filenames:
-            path = os.path.join(dirpath, name)
-            if not os.path.islink(path):
-                os.chmod(path, 0o644)
-    restore_symlinks(dest)
-    return dest
+    return copy_repo(fixture_path(), dest)
 
 
 INCOMPATIBLE_FILE = "jsonschema/mediawiki/revision/create/1.1.0.yaml"
