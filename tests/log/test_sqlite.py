@@ -70,6 +70,27 @@ def test_produce_consume_offsets_watermarks(tmp_path: Path) -> None:
     run(main())
 
 
+def test_url_spellings_name_the_same_directory(tmp_path: Path) -> None:
+    """sqlite:///abs, sqlite:////abs (SQLAlchemy's spelling) and sqlite:///./rel all reach one log."""
+
+    async def main() -> None:
+        writer = open_log(f"sqlite://{tmp_path}/log")
+        await writer.produce(msgs("t", 2))
+        await writer.close()
+        os.chdir(tmp_path)
+        for url in (f"sqlite:///{tmp_path}/log", f"sqlite:////{str(tmp_path).lstrip('/')}/log", "sqlite:///./log"):
+            reader = open_log(url)
+            assert await reader.list_topics() == ["t"], url
+            assert [r.value for r in await collect(reader, ["t"], Start.beginning())] == [b"e0", b"e1"], url
+            await reader.close()
+
+    cwd = os.getcwd()
+    try:
+        run(main())
+    finally:
+        os.chdir(cwd)
+
+
 def test_consume_from_timestamp_and_offsets(tmp_path: Path) -> None:
     async def main() -> None:
         log = SQLiteLog(tmp_path)

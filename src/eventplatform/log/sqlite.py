@@ -552,6 +552,8 @@ class SQLiteLog:
             raise ValueError(f"sqlite log URL {url!r} names no directory")
         if path.startswith(("/./", "/../")):  # sqlite:///./dir: relative to the working directory
             path = path[1:]
+        elif path.startswith("//"):  # sqlite:////abs/dir (SQLAlchemy's spelling) is the same directory
+            path = "/" + path.lstrip("/")
         opts: dict[str, Any] = dict(parse_qsl(query))
         if "partition" in opts:
             opts["partition"] = int(opts["partition"])
