@@ -32,7 +32,7 @@ from eventplatform import __version__
 from eventplatform.gate import responses as R
 from eventplatform.gate.metrics import GateMetrics
 from eventplatform.gate.pipeline import OutputFile, Pipeline, PipelineSettings, RequestContext, new_uuid
-from eventplatform.gate.reason import set_reason
+from eventplatform.gate.reason import hooked, set_reason
 from eventplatform.gate.settings import Settings
 from eventplatform.log.base import EventLog, open_log
 from eventplatform.schemas.registry import SchemaRegistry
@@ -150,6 +150,7 @@ class GateApp:
         self.headers = common_headers(settings)
         self._json_headers = [*self.headers, (b"content-type", b"application/json; charset=utf-8")]
         self._problem_headers = [*self.headers, (b"content-type", b"application/problem+json")]
+        self._json_header_block = b"".join(b"%s: %s\r\n" % h for h in self._json_headers)
         self._hasty_tasks: set[asyncio.Task[Any]] = set()
         # only custom header->field mappings need every header decoded
         self._want_headers = bool(set(PipelineSettings().header_fields) - {"x-request-id", "user-agent"})
@@ -462,14 +463,18 @@ class GateApp:
         accept_gzip: bool = False,
     ) -> int:
         data = R.dumps(body)
-        headers = list(self._json_headers)
+        if hooked(send):  # the constant headers go out with the status line (see gate.reason)
+            headers = []
+            set_reason(status, reason, self._json_header_block)
+        else:
+            headers = list(self._json_headers)
+            set_reason(status, reason)
         if request_id:
             headers.append((b"x-request-id", request_id.encode("latin-1", "replace")))
         if accept_gzip and len(data) >= GZIP_MIN:
             data = gzip.compress(data, 3)
             headers += [(b"content-encoding", b"gzip"), (b"vary", b"Accept-Encoding")]
-        headers.append((b"content-length", str(len(data)).encode()))
-        set_reason(status, reason)
+        headers.append((b"content-length", b"%d" % len(data)))
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": data})
         return status
