@@ -537,6 +537,11 @@ class Pipeline:
         accepted_by = result.accepted_by
         if not any(delivery):  # the usual case: everything delivered; no per-event branching
             result.accepted_values.extend(values)
+            first = routes[0]
+            if routes.count(first) == n:  # the usual case: one (stream, schema) per request
+                result.accepted_routes.extend([first.key] * n)
+                accepted_by[first.key] = accepted_by.get(first.key, 0) + n
+                return
             result.accepted_routes.extend([r.key for r in routes])
             for route, count in Counter(routes).items():
                 accepted_by[route.key] = accepted_by.get(route.key, 0) + count
