@@ -129,7 +129,9 @@ class _Writer:
         self.path = directory / f"partition-{partition}.db"
         self._lock_fd = lock_fd
         self._queue: queue.SimpleQueue[_Job | _Call | None] = queue.SimpleQueue()
-        self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self._conn = sqlite3.connect(
+            self.path, isolation_level=None, check_same_thread=False, cached_statements=512
+        )
         self._conn.execute("PRAGMA page_size=16384")  # only takes effect in a new file; fewer page splits
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute(f"PRAGMA synchronous={'FULL' if synchronous == 'full' else 'NORMAL'}")
@@ -278,9 +280,7 @@ class _Writer:
                         strict=True,
                     )
                     top = max(max(p[2]) for p in parts)
-                conn.executemany(
-                    f"INSERT INTO {state.table} (offset, ts, key, value) VALUES (?, ?, ?, ?)", rows
-                )
+                _insert(conn, state.table, rows, count)
                 if top > state.max_ts:
                     state.max_ts = top
                 state.next_offset = first + count
@@ -321,6 +321,29 @@ def _resolve_all(done: list[tuple[asyncio.Future[list[Exception | None]], list[E
     for fut, outcome in done:
         if not fut.done():
             fut.set_result(outcome)
+
+
+# Rows are inserted by multi-row INSERT statements of these sizes (e.g. 100 rows = 64 + 32 + 4): a handful
+# of sqlite3_step calls per commit instead of one per row. The sqlite3 module releases and re-takes the GIL
+# around every step, and with the event loop's thread always wanting it, each of those hand-offs is a wait.
+_CHUNKS = (256, 128, 64, 32, 16, 8, 4, 2, 1)
+_INSERT_SQL: dict[tuple[str, int], str] = {}
+
+
+def _insert(conn: sqlite3.Connection, table: str, rows: Any, count: int) -> None:
+    """INSERT ``count`` rows (an iterable of (offset, ts, key, value)) into ``table``."""
+    flat = list(chain.from_iterable(rows))
+    pos = 0
+    for size in _CHUNKS:
+        while count - pos >= size:
+            sql = _INSERT_SQL.get((table, size))
+            if sql is None:
+                values = ", ".join(["(?, ?, ?, ?)"] * size)
+                sql = _INSERT_SQL[(table, size)] = (
+                    f"INSERT INTO {table} (offset, ts, key, value) VALUES {values}"
+                )
+            conn.execute(sql, flat[pos * 4 : (pos + size) * 4])
+            pos += size
 
 
 class _Watch:
