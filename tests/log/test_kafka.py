@@ -281,20 +281,21 @@ def test_bad_url_and_options_are_refused() -> None:
 
 
 def test_topics_of_configured_streams_are_created_with_partitions(kafka_broker: Broker) -> None:
-    from eventplatform.log.kafka import configured_stream_topics
-    from eventplatform.streams.config import StreamConfig
+    from eventplatform.streams.config import StreamConfig, configured_topics
 
     name = unique("test.configured.")
     config = StreamConfig.from_document(
         {"streams": {name: {"schema_title": "x"}, "eventlogging_Legacy": {"schema_title": "y"}, "/^re/": {}}}
     )
-    topics = configured_stream_topics(config, "codfw")
+    topics = configured_topics(config, "codfw")
     assert topics == [f"codfw.{name}", "eventlogging_Legacy"]
 
     async def go() -> dict[int, tuple[int, int]]:
         log = KafkaLog.from_url(kafka_broker.url)
         await log.ensure_topics(topics[:1], partitions=2)
         await log.ensure_topics(topics[:1], partitions=5)  # an existing topic is left as it is
+        await log.ensure_topics(topics[1:])  # partitions and replication from the log URL (1 and 1)
+        assert await log.watermarks(topics[1]) == {0: (0, 0)}
         marks = await log.watermarks(topics[0])
         await log.close()
         return marks

@@ -183,6 +183,17 @@ def test_http_events_land_in_datacenter_topics_with_keys_and_timestamps(
     assert any(e["errored_stream_name"] == name for _, _, e in errors)
 
 
+def test_serve_creates_the_topics_of_configured_streams_at_startup(
+    kafka_broker: Broker, intakes: dict[str, Intake], stream: tuple[str, Path]
+) -> None:
+    """Consumers can subscribe to a configured stream before its first event."""
+    from confluent_kafka.admin import AdminClient
+
+    topics = AdminClient({"bootstrap.servers": kafka_broker.bootstrap}).list_topics(timeout=10).topics
+    # each intake creates the topic of its own datacenter; regex streams name no concrete topic
+    assert {f"eqiad.{stream[0]}", f"codfw.{stream[0]}"} <= set(topics)
+
+
 def test_broker_stopped_under_load_never_loses_a_201(
     kafka_broker: Broker, stream: tuple[str, Path], tmp_path: Path
 ) -> None:

@@ -36,7 +36,13 @@ from eventplatform.gate.reason import hooked, set_reason
 from eventplatform.gate.settings import Settings
 from eventplatform.log.base import EventLog, open_log
 from eventplatform.schemas.registry import SchemaRegistry
-from eventplatform.streams.config import StreamConfig, StreamConfigSource, StreamQueryError, api_response
+from eventplatform.streams.config import (
+    StreamConfig,
+    StreamConfigSource,
+    StreamQueryError,
+    api_response,
+    configured_topics,
+)
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -188,6 +194,8 @@ class GateApp:
             claim = getattr(self.log, "claim", None)
             if claim is not None:  # fail at startup, not at the first request
                 await asyncio.to_thread(claim)
+            if self.worker_index == 0:
+                await self._create_topics()
         if s.output:
             self.output = OutputFile(s.output)
         streams: Any = self._given_streams if self._given_streams is not None else (lambda: self.streams)
@@ -204,6 +212,16 @@ class GateApp:
             ),
             output=self.output,
         )
+
+    async def _create_topics(self) -> None:
+        """Create the topics of the configured streams, so consumers can subscribe before the first event.
+        Best effort: a topic that cannot be created now is created with its first event (or that fails)."""
+        assert self.log is not None
+        topics = configured_topics(self.streams, self.settings.datacenter)
+        try:
+            await self.log.ensure_topics(topics)
+        except Exception as exc:
+            logger.warning("could not create the topics of the configured streams: %s", exc)
 
     async def shutdown(self) -> None:
         if self._hasty_tasks:

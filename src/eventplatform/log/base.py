@@ -98,8 +98,11 @@ class EventLog(Protocol):
         ...
 
     async def ensure_topics(
-        self, topics: Sequence[str], *, partitions: int = 1, replication: int = 1
-    ) -> None: ...
+        self, topics: Sequence[str], *, partitions: int | None = None, replication: int | None = None
+    ) -> None:
+        """Create ``topics`` where they do not exist yet; ``None`` partitions/replication mean the backend's
+        configured defaults."""
+        ...
 
     async def close(self) -> None: ...
 

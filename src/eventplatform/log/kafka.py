@@ -585,14 +585,18 @@ class KafkaLog:
         return await self._run(fetch)
 
     async def ensure_topics(
-        self, topics: Sequence[str], *, partitions: int = 1, replication: int = 1
+        self, topics: Sequence[str], *, partitions: int | None = None, replication: int | None = None
     ) -> None:
         """Create the topics that do not exist yet; an existing topic is left as it is."""
         if not topics:
             return
 
         def create() -> None:
-            problems = self._create_topics(list(topics), partitions, replication)
+            problems = self._create_topics(
+                list(topics),
+                self.settings.partitions if partitions is None else partitions,
+                self.settings.replication if replication is None else replication,
+            )
             if problems:
                 raise EventError(
                     Codes.LOG_UNAVAILABLE,
@@ -810,12 +814,3 @@ class KafkaLog:
             "brokers_down": self.brokers_down,
             "last_error": self.last_error,
         }
-
-
-def configured_stream_topics(config: Any, datacenter: str | None) -> list[str]:
-    """The topics an intake of ``datacenter`` writes for the streams named exactly in ``config`` (a
-    :class:`eventplatform.streams.config.StreamConfig`; ``/regex/`` entries name no concrete topic), to
-    create them at startup with ``log.ensure_topics(topics, partitions=…, replication=…)``."""
-    from eventplatform.streams.config import topic_for
-
-    return [topic_for(name, datacenter) for name in config.names if not name.startswith("/")]

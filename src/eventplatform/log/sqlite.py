@@ -670,7 +670,7 @@ class SQLiteLog:
         return 0
 
     async def ensure_topics(
-        self, topics: Sequence[str], *, partitions: int = 1, replication: int = 1
+        self, topics: Sequence[str], *, partitions: int | None = None, replication: int | None = None
     ) -> None:
         """Creates the topics in this process's partition if it has claimed one; otherwise nothing to do
         (a topic appears in a partition with its first event)."""

@@ -414,6 +414,12 @@ def load_stream_config(location: str, *, timeout: float = 10.0) -> StreamConfig:
     return StreamConfig.from_file(location.removeprefix("file://"))
 
 
+def configured_topics(config: StreamConfig, datacenter: str | None) -> list[str]:
+    """The topics an intake of ``datacenter`` writes for the streams named exactly in ``config``
+    (``/regex/`` entries name no concrete topic): created at startup so consumers can subscribe at once."""
+    return [topic_for(name, datacenter) for name in config.names if not name.startswith("/")]
+
+
 class StreamConfigSource:
     """Loads a StreamConfig from a file or http(s) URL and refreshes it, keeping the last good one."""
 
