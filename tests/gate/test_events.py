@@ -273,6 +273,9 @@ def test_stream_and_schema_title_checks(client: httpx.Client) -> None:
     assert "destined to stream mediawiki.interwiki_link_hover" in mismatch["message"]
     assert unknown["code"] == "stream_not_configured"
     assert unknown["message"].endswith("is not allowed in stream; unknown.stream is not configured.")
+    # as in eventgate-wikimedia, meta.id is filled in before the check, so the message names the event
+    assert unknown["message"].startswith(f"event {unknown['event']['meta']['id']} of schema at ")
+    assert len(unknown["event"]["meta"]["id"]) == 36
 
 
 def test_hasty(client: httpx.Client, server: Server) -> None:

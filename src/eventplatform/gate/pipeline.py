@@ -18,6 +18,7 @@ invalid event. Failures are values from :mod:`eventplatform.errors`; nothing her
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import copy
 import logging
@@ -501,14 +502,22 @@ class Pipeline:
             routes.append(route)
             ok_events.append(event)
             ok_index.append(index)
-        if values:
+        if values and error_events:  # concurrently: a slow log must not make the batch wait twice
+            await asyncio.gather(
+                self._produce(topics, values, keys, stamps, routes, result, hasty),
+                self._produce_error_events(error_events, hasty),
+            )
+        elif values:
             await self._produce(topics, values, keys, stamps, routes, result, hasty)
-        if error_events:
-            with contextlib.suppress(Exception):  # error events are best effort, as in the reference
-                await self.log.produce(error_events, hasty=hasty)
+        elif error_events:
+            await self._produce_error_events(error_events, hasty)
         if self.output is not None and result.accepted_values:
             self.output.write(result.accepted_values)
         return result
+
+    async def _produce_error_events(self, error_events: list[Message], hasty: bool) -> None:
+        with contextlib.suppress(Exception):  # error events are best effort, as in the reference
+            await self.log.produce(error_events, hasty=hasty)
 
     async def _produce(
         self,
@@ -691,6 +700,8 @@ class Pipeline:
     ) -> None:
         """eventgate-wikimedia's ensureEventAllowedInStream, as *invalid* with a precise code."""
         meta = event.get("meta")
+        if plan.meta_id and type(meta) is dict and "id" not in meta:
+            meta["id"] = str(uuid1())  # as eventgate-wikimedia, whose defaults come before this check
         event_id = meta.get("id") if isinstance(meta, dict) else None
         repr_ = f"event {event_id} of schema at {uri} destined to stream {stream}"
         if settings is None:
