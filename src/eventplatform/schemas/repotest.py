@@ -217,7 +217,12 @@ def _fork_map(
     func: Callable[[Any], Any], chunks: list[Any], local: Callable[[Any], Any] | None = None
 ) -> list[Any]:
     """Run ``func`` on each chunk in forked children (results pickled back); the last chunk runs here,
-    with ``local`` when given (its result need not cross a pipe)."""
+    with ``local`` when given (its result need not cross a pipe).
+
+    Not ``ProcessPoolExecutor`` (fork context, ``func`` handed over through a global): measured slower here,
+    about 45 ms to import ``concurrent.futures.process`` cold plus about 4 ms more per call, on a run that
+    takes 0.25-0.5 s.
+    """
     import pickle
     import threading
 

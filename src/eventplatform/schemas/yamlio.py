@@ -17,6 +17,7 @@ import datetime as _dt
 import math
 import re
 import unicodedata
+from collections.abc import Callable
 from typing import Any
 
 import yaml
@@ -675,26 +676,12 @@ class _YamlWriter:
         if t is str:
             return _write_scalar(obj, level, False)
         if t is dict or (t is not list and isinstance(obj, dict)):
-            if self.duplicates:
-                dup = self.duplicates.get(id(obj))
-                if dup is not None:
-                    if dup in self.used:
-                        return f"*ref_{dup}"
-                    self.used.add(dup)
-                    if obj:
-                        return f"&ref_{dup}" + self.mapping(level, obj, False)
-                    return f"&ref_{dup} {{}}"
+            if self.duplicates and id(obj) in self.duplicates:
+                return self.anchored(level, obj, self.mapping, "{}")
             return self.mapping(level, obj, compact) if obj else "{}"
         if t is list or isinstance(obj, list):
-            if self.duplicates:
-                dup = self.duplicates.get(id(obj))
-                if dup is not None:
-                    if dup in self.used:
-                        return f"*ref_{dup}"
-                    self.used.add(dup)
-                    if obj:
-                        return f"&ref_{dup}" + self.sequence(level, obj, False)
-                    return f"&ref_{dup} []"
+            if self.duplicates and id(obj) in self.duplicates:
+                return self.anchored(level, obj, self.sequence, "[]")
             return self.sequence(level, obj, compact) if obj else "[]"
         if t is int:
             if -MAX_SAFE_INTEGER <= obj <= MAX_SAFE_INTEGER:
@@ -713,6 +700,14 @@ class _YamlWriter:
         if isinstance(obj, _dt.date):
             return _iso_date(obj)
         raise TypeError(f"cannot serialize {type(obj).__name__} to YAML")
+
+    def anchored(self, level: int, obj: Any, block: Callable[[int, Any, bool], str], empty: str) -> str:
+        """A container met more than once: an anchor the first time, an alias after (as js-yaml writes)."""
+        dup = self.duplicates[id(obj)]
+        if dup in self.used:
+            return f"*ref_{dup}"
+        self.used.add(dup)
+        return f"&ref_{dup}" + block(level, obj, False) if obj else f"&ref_{dup} {empty}"
 
     def mapping(self, level: int, obj: dict[Any, Any], compact: bool) -> str:
         parts = []
