@@ -238,6 +238,18 @@ def test_dereference_command_lists_several(tmp_path: Path, monkeypatch: pytest.M
     assert docs[1]["properties"]["g"] == {"type": "integer"}
 
 
+def test_dereference_command_refuses_an_unknown_content_type(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = _repo(tmp_path, {"frag/current.yaml": FRAG})
+    code, out, err = _run(repo, monkeypatch, "dereference", "-c", "xml", "s/frag/current.yaml")
+    assert code == 2 and out == ""
+    assert "'xml' is not one of 'yaml', 'json'" in err
+    code, out, err = _run(repo, monkeypatch, "dereference", "-c", "json", "s/frag/current.yaml")
+    assert code == 0, err
+    assert json.loads(out)["properties"] == {"f": {"type": "string"}}
+
+
 def test_materialize_schema_library_call_leaves_input_alone(tmp_path: Path) -> None:
     repo = _repo(tmp_path, {})
     options = load_options({"shouldGenerateExample": True}, repo)

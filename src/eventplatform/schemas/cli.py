@@ -192,7 +192,14 @@ def materialize_modified_cmd(**kwargs: Any) -> None:
 @click.option(
     "-u", "--schema-base-uris", multiple=True, help="Base URIs for $ref (repeat or comma-separate)."
 )
-@click.option("-c", "--content-type", "content_type", default=None, help="Output: yaml (default) or json.")
+@click.option(
+    "-c",
+    "--content-type",
+    "content_type",
+    type=click.Choice(["yaml", "json"]),
+    default=None,
+    help="Output: yaml (default) or json.",
+)
 @click.option("-C", "--config-paths", multiple=True, help="Config files (default ./.jsonschema-tools.yaml).")
 @click.option("-v", "--verbose", is_flag=True, default=False)
 @_handle_errors
