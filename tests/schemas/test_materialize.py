@@ -277,27 +277,24 @@ def test_parallel_run_error_in_either_half(tmp_path: Path, bad_index: int) -> No
     repo = _repo(tmp_path, files)
     before = regular_files(repo)
     paths = sorted(f"s/{k}" for k in files)
-    proc = subprocess.run(
-        [sys.executable, "-m", "eventplatform", "schema", "materialize", *paths],
-        cwd=repo,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, "EVENTPLATFORM_SCHEMA_JOBS": "2"},  # fork even on a busy machine
-    )
+
+    def materialize() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "eventplatform", "schema", "materialize", *paths],
+            cwd=repo,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**os.environ, "EVENTPLATFORM_SCHEMA_JOBS": "2"},  # fork even on a busy machine
+        )
+
+    proc = materialize()
     assert proc.returncode == 1
     assert proc.stderr.count("\n") == 1 and f"s{bad_index:02d}/current.yaml: /allOf/0:" in proc.stderr
     assert regular_files(repo) == before
     files[f"s{bad_index:02d}/current.yaml"] = files["s05/current.yaml"].replace("s05", f"s{bad_index:02d}")
     (repo / "s" / f"s{bad_index:02d}" / "current.yaml").write_text(files[f"s{bad_index:02d}/current.yaml"])
-    proc = subprocess.run(
-        [sys.executable, "-m", "eventplatform", "schema", "materialize", *paths],
-        cwd=repo,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, "EVENTPLATFORM_SCHEMA_JOBS": "2"},  # fork even on a busy machine
-    )
+    proc = materialize()
     assert proc.returncode == 0, proc.stderr
     assert len(symlinks(repo)) == 60
     assert all((repo / "s" / f"s{i:02d}" / "1.0.0.yaml").exists() for i in range(20))
