@@ -148,10 +148,17 @@ def _supervise(settings: Settings, sock: socket.socket, workers: int) -> None:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
 
+    def start(index: int) -> None:
+        pid = _spawn(settings, sock, index)
+        children[pid] = index
+        if stopping:  # the signal came while forking (or during the restart back-off): nobody else tells it
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     for index in range(workers):
-        children[_spawn(settings, sock, index)] = index
+        start(index)
     restarts: dict[int, float] = {}
     while children:
         try:
@@ -174,7 +181,8 @@ def _supervise(settings: Settings, sock: socket.socket, workers: int) -> None:
         if time.monotonic() - last < 1.0:
             time.sleep(1.0)
         restarts[index] = time.monotonic()
-        children[_spawn(settings, sock, index)] = index
+        if not stopping:
+            start(index)
     sock.close()
     if failed:
         sys.exit(1)
