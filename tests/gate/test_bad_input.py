@@ -62,8 +62,10 @@ def test_non_object_array_elements(client: httpx.Client) -> None:
 def test_body_over_limit_is_413(client: httpx.Client) -> None:
     big = b"[" + b",".join([orjson.dumps(link_hover(link_title="x" * 1000))] * 10_000) + b"]"
     assert len(big) > 10_000_000
-    body = problem(client.post("/v1/events", content=big, headers=JSON), 413, "payload_too_large")
+    r = client.post("/v1/events", content=big, headers={**JSON, "x-request-id": "req-413"})
+    body = problem(r, 413, "payload_too_large")
     assert "4194304" in body["detail"]
+    assert r.headers["x-request-id"] == "req-413"  # refused from Content-Length alone, still traceable
 
 
 def test_body_over_limit_without_content_length(client: httpx.Client) -> None:

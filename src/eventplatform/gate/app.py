@@ -97,6 +97,10 @@ class BodyError(Exception):
         self.status, self.kind, self.title, self.detail = status, kind, title, detail
 
 
+def _too_large(detail: str) -> BodyError:
+    return BodyError(413, "payload_too_large", "Payload Too Large", detail)
+
+
 def _decode_body(body: bytes, encoding: str, limit: int) -> bytes:
     """Inflate a gzip/deflate body without ever holding more than ``limit`` bytes (no zip bombs)."""
     if not encoding or encoding == "identity":
@@ -120,12 +124,7 @@ def _decode_body(body: bytes, encoding: str, limit: int) -> bytes:
             400, "bad_encoding", "Bad Request", f"Body is not valid {encoding} data: {exc}"
         ) from None
     if len(out) > limit or d.unconsumed_tail:
-        raise BodyError(
-            413,
-            "payload_too_large",
-            "Payload Too Large",
-            f"The decompressed request body is larger than the limit of {limit} bytes.",
-        )
+        raise _too_large(f"The decompressed request body is larger than the limit of {limit} bytes.")
     return out
 
 
@@ -158,8 +157,7 @@ class GateApp:
         self._problem_headers = [*self.headers, (b"content-type", b"application/problem+json")]
         self._json_header_block = b"".join(b"%s: %s\r\n" % h for h in self._json_headers)
         self._hasty_tasks: set[asyncio.Task[Any]] = set()
-        # only custom header->field mappings need every header decoded
-        self._want_headers = bool(set(PipelineSettings().header_fields) - {"x-request-id", "user-agent"})
+        self._want_headers = False  # set in startup() from the pipeline's header->field mapping
         self._spec: dict[str, Any] | None = None
         self.starlette = Starlette(
             routes=[*self._routes(), *extra_routes],  # e.g. live streams or a web page, same process
@@ -212,6 +210,8 @@ class GateApp:
             ),
             output=self.output,
         )
+        # only header->field mappings beyond the two read anyway need every request header decoded
+        self._want_headers = bool(set(self.pipeline.settings.header_fields) - {"x-request-id", "user-agent"})
 
     async def _create_topics(self) -> None:
         """Create the topics of the configured streams, so consumers can subscribe before the first event.
@@ -287,6 +287,7 @@ class GateApp:
         s = self.settings
         limit = s.max_body_size
         content_type = content_encoding = user_agent = request_id = client_ip = forwarded = None
+        declared_length: bytes | None = None
         accept_gzip = False
         headers: dict[str, str] = {}
         want_headers = self._want_headers
@@ -294,18 +295,7 @@ class GateApp:
             if name == b"content-type":
                 content_type = value.decode("latin-1")
             elif name == b"content-length":
-                if value.isdigit() and int(value) > limit:
-                    return await self._problem(
-                        send,
-                        scope,
-                        BodyError(
-                            413,
-                            "payload_too_large",
-                            "Payload Too Large",
-                            f"The request body is {int(value)} bytes; the limit is {limit} bytes.",
-                        ),
-                        None,
-                    )
+                declared_length = value
             elif name == b"content-encoding":
                 content_encoding = value.decode("latin-1").strip().lower()
             elif name == b"user-agent":
@@ -321,6 +311,14 @@ class GateApp:
             if want_headers:
                 headers[name.decode("latin-1")] = value.decode("latin-1")
         request_id = request_id or new_uuid()
+        if declared_length is not None and declared_length.isdigit() and int(declared_length) > limit:
+            # refused before reading the body; after the header loop so the answer carries x-request-id
+            return await self._problem(
+                send,
+                scope,
+                _too_large(f"The request body is {int(declared_length)} bytes; the limit is {limit} bytes."),
+                request_id,
+            )
         # body
         chunks: list[bytes] = []
         size = 0
@@ -335,12 +333,7 @@ class GateApp:
                 return await self._problem(
                     send,
                     scope,
-                    BodyError(
-                        413,
-                        "payload_too_large",
-                        "Payload Too Large",
-                        f"The request body is larger than the limit of {limit} bytes.",
-                    ),
+                    _too_large(f"The request body is larger than the limit of {limit} bytes."),
                     request_id,
                 )
             chunks.append(chunk)
