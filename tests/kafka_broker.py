@@ -12,11 +12,14 @@ import shutil
 import socket
 import subprocess
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import orjson
 import pytest
+from confluent_kafka import Consumer, TopicPartition
 
 REPO = Path(__file__).resolve().parent.parent
 SCRIPT = REPO / "scripts" / "kafka.sh"
@@ -108,3 +111,42 @@ def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
 def unique(prefix: str) -> str:
     """A topic/stream name no other test uses (the broker is shared by the whole session)."""
     return f"{prefix}{time.monotonic_ns() % 10**12}"
+
+
+def write_stream_config(path: Path, stream: str) -> Path:
+    """A stream config with ``stream`` (link_hover, two datacenter prefixes, a message key) and the
+    error streams, written to ``path``."""
+    path.write_text(
+        "streams:\n"
+        f"  {stream}:\n"
+        "    schema_title: analytics/link_hover\n"
+        "    topic_prefixes: [eqiad., codfw.]\n"
+        "    message_key_fields: {title: link_title}\n"
+        "  /^[A-Za-z0-9_.-]+\\.error\\.validation$/:\n"
+        "    schema_title: error\n"
+        "    topic_prefixes: [eqiad., codfw.]\n"
+    )
+    return path
+
+
+def read_topic(bootstrap: str, topic: str, partitions: int = 1) -> list[tuple[int, bytes | None, dict]]:
+    """(timestamp, key, event) of every message in ``topic``, by an independent consumer."""
+    c = Consumer(
+        {"bootstrap.servers": bootstrap, "group.id": f"t-{uuid.uuid4()}", "enable.partition.eof": True}
+    )
+    try:
+        c.assign([TopicPartition(topic, p, 0) for p in range(partitions)])
+        out = []
+        eof: set[int] = set()
+        deadline = time.monotonic() + 30
+        while len(eof) < partitions and time.monotonic() < deadline:
+            m = c.poll(0.5)
+            if m is None:
+                continue
+            if m.error():
+                eof.add(m.partition())
+                continue
+            out.append((m.timestamp()[1], m.key(), orjson.loads(m.value())))
+        return out
+    finally:
+        c.close()

@@ -2,37 +2,26 @@
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 
 import orjson
 import pytest
 from click.testing import CliRunner
-from confluent_kafka import Consumer, TopicPartition
 
 from eventplatform.cli.produce import produce
 from eventplatform.cli.tail import parse_since, stream_topics, tail
 from eventplatform.streams.keys import message_key
-from tests.kafka_broker import Broker, kafka, unique
+from tests.kafka_broker import Broker, kafka, read_topic, unique, write_stream_config
 
 SCHEMA = "/analytics/link_hover/1.0.0"
 
 
 def stream_config(tmp_path: Path, stream: str) -> str:
-    path = tmp_path / "streams.yaml"
-    path.write_text(
-        "streams:\n"
-        f"  {stream}:\n"
-        "    schema_title: analytics/link_hover\n"
-        "    topic_prefixes: [eqiad., codfw.]\n"
-        "    message_key_fields: {title: link_title}\n"
-        "  /^[A-Za-z0-9_.-]+\\.error\\.validation$/:\n"
-        "    schema_title: error\n"
-    )
-    return str(path)
+    return str(write_stream_config(tmp_path / "streams.yaml", stream))
 
 
 def event(title: str, dt: str | None = None) -> bytes:
@@ -44,26 +33,6 @@ def event(title: str, dt: str | None = None) -> bytes:
     if dt:
         e["meta"] = {"dt": dt}
     return orjson.dumps(e)
-
-
-def read_topic(bootstrap: str, topic: str) -> list[tuple[int, bytes | None, dict]]:
-    c = Consumer(
-        {"bootstrap.servers": bootstrap, "group.id": f"t-{uuid.uuid4()}", "enable.partition.eof": True}
-    )
-    try:
-        c.assign([TopicPartition(topic, 0, 0)])
-        out = []
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
-            m = c.poll(0.5)
-            if m is None:
-                continue
-            if m.error():
-                break
-            out.append((m.timestamp()[1], m.key(), orjson.loads(m.value())))
-        return out
-    finally:
-        c.close()
 
 
 # -- pure ---------------------------------------------------------------------------------------------
@@ -211,16 +180,26 @@ def test_tail_follows_new_events_in_a_separate_process(kafka_broker: Broker, tmp
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
+    # tail starts at the end whenever it gets there: produce f0, f1, … until it has printed two events,
+    # instead of guessing how long its start-up takes
+    produced = 0
     try:
-        time.sleep(3)  # started and waiting at the end
-        r = CliRunner().invoke(
-            produce,
-            [stream, "--log", kafka_broker.url, "--stream-config", cfg, "--datacenter", "eqiad"],
-            input=event("f1") + b"\n" + event("f2"),
-        )
-        assert r.exit_code == 0, r.output
+        deadline = time.monotonic() + 60
+        while proc.poll() is None and time.monotonic() < deadline:
+            r = CliRunner().invoke(
+                produce,
+                [stream, "--log", kafka_broker.url, "--stream-config", cfg, "--datacenter", "eqiad"],
+                input=event(f"f{produced}"),
+            )
+            assert r.exit_code == 0, r.output
+            produced += 1
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(0.3)
         out, err = proc.communicate(timeout=30)
     finally:
         proc.kill()
     assert proc.returncode == 0, err
-    assert [orjson.loads(line)["link_title"] for line in out.splitlines()] == ["f1", "f2"]
+    titles = [orjson.loads(line)["link_title"] for line in out.splitlines()]
+    assert len(titles) == 2, titles
+    first = int(titles[0][1:])
+    assert titles == [f"f{first}", f"f{first + 1}"]  # two consecutive new events, in order

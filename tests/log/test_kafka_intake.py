@@ -10,17 +10,14 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
-import orjson
 import pytest
-from confluent_kafka import Consumer, TopicPartition
 
-from tests.kafka_broker import Broker, kafka, unique
+from tests.kafka_broker import Broker, kafka, read_topic, unique, write_stream_config
 
 pytestmark = [kafka, pytest.mark.kafka]
 
@@ -32,20 +29,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def write_stream_config(path: Path, stream: str) -> Path:
-    path.write_text(
-        "streams:\n"
-        f"  {stream}:\n"
-        "    schema_title: analytics/link_hover\n"
-        "    topic_prefixes: [eqiad., codfw.]\n"
-        "    message_key_fields: {title: link_title}\n"
-        "  /^[A-Za-z0-9_.-]+\\.error\\.validation$/:\n"
-        "    schema_title: error\n"
-        "    topic_prefixes: [eqiad., codfw.]\n"
-    )
-    return path
 
 
 class Intake:
@@ -106,29 +89,6 @@ def event(stream: str, title: str, **extra: Any) -> dict[str, Any]:
         "link_href": "https://x.org",
         "link_title": title,
     }
-
-
-def read_topic(bootstrap: str, topic: str, partitions: int = 1) -> list[tuple[int, bytes | None, dict]]:
-    """(timestamp, key, event) of every message in ``topic``, by an independent consumer."""
-    c = Consumer(
-        {"bootstrap.servers": bootstrap, "group.id": f"t-{uuid.uuid4()}", "enable.partition.eof": True}
-    )
-    try:
-        c.assign([TopicPartition(topic, p, 0) for p in range(partitions)])
-        out = []
-        eof: set[int] = set()
-        deadline = time.monotonic() + 30
-        while len(eof) < partitions and time.monotonic() < deadline:
-            m = c.poll(0.5)
-            if m is None:
-                continue
-            if m.error():
-                eof.add(m.partition())
-                continue
-            out.append((m.timestamp()[1], m.key(), orjson.loads(m.value())))
-        return out
-    finally:
-        c.close()
 
 
 @pytest.fixture
