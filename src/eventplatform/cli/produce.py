@@ -133,29 +133,18 @@ def produce(
     **options: Any,
 ) -> None:
     """Validate the JSON lines of FILE (default: stdin) and produce them to STREAM, as intake does."""
+    from eventplatform.cli.options import load_settings_and_streams, open_event_log
     from eventplatform.gate.pipeline import Pipeline, PipelineSettings
-    from eventplatform.gate.settings import SettingsError, load_settings
-    from eventplatform.log.base import open_log
     from eventplatform.schemas.registry import SchemaRegistry
-    from eventplatform.streams.config import StreamConfigError, load_stream_config, topic_for
+    from eventplatform.streams.config import topic_for
 
-    try:
-        settings = load_settings(config_file, options)
-    except SettingsError as exc:
-        raise click.UsageError(str(exc)) from None
-    try:
-        streams = load_stream_config(settings.stream_config)
-    except (StreamConfigError, OSError) as exc:
-        raise click.ClickException(f"cannot load the stream config: {exc}") from None
+    settings, streams = load_settings_and_streams(config_file, options)
 
     def report(number: int, code: str, message: str) -> None:
         click.echo(f"line {number}: {code}: {message}", err=True)
 
     async def main() -> Summary:
-        try:
-            log = open_log(settings.log)
-        except ValueError as exc:
-            raise click.UsageError(str(exc)) from None
+        log = open_event_log(settings.log)
         registry = SchemaRegistry(
             settings.schema_base_uris,
             file_extension=settings.schema_file_extension,

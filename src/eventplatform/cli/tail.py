@@ -23,7 +23,7 @@ from typing import IO, Any
 import click
 import orjson
 
-from eventplatform.log.base import EventLog, Record, Start, open_log
+from eventplatform.log.base import EventLog, Record, Start
 
 _RELATIVE = re.compile(r"^-?\s*(\d+(?:\.\d+)?)\s*(ms|s|sec|m|min|h|d|w)?$", re.IGNORECASE)
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -132,19 +132,13 @@ def tail(
     config_file: str | None,
 ) -> None:
     """Print the events of STREAM... (all datacenter topics) as JSON lines."""
-    from eventplatform.gate.settings import SettingsError, load_settings
-    from eventplatform.streams.config import StreamConfigError, load_stream_config
+    from eventplatform.cli.options import load_settings_and_streams, open_event_log
 
     if since and from_beginning:
         raise click.UsageError("--since and --from-beginning exclude each other")
-    try:
-        settings = load_settings(config_file, {"log": log_url, "stream_config": stream_config})
-    except SettingsError as exc:
-        raise click.UsageError(str(exc)) from None
-    try:
-        config = load_stream_config(settings.stream_config)
-    except (StreamConfigError, OSError) as exc:
-        raise click.ClickException(f"cannot load the stream config: {exc}") from None
+    settings, config = load_settings_and_streams(
+        config_file, {"log": log_url, "stream_config": stream_config}
+    )
     if since:
         start = Start.at_time(parse_since(since))
     elif from_beginning:
@@ -153,10 +147,7 @@ def tail(
         start = Start.end()
 
     async def main() -> int:
-        try:
-            log = open_log(settings.log)
-        except ValueError as exc:
-            raise click.UsageError(str(exc)) from None
+        log = open_event_log(settings.log)
         try:
             existing = await log.list_topics()
             topics: list[str] = []

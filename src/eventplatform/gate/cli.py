@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from eventplatform.gate.settings import SettingsError, load_settings
+from eventplatform.cli.options import load_settings_and_streams
 
 
 @click.command("serve")
@@ -37,18 +37,11 @@ from eventplatform.gate.settings import SettingsError, load_settings
 )
 def serve(config_file: str | None, **options: object) -> None:
     """Run the intake service (EventGate-compatible POST /v1/events)."""
-    try:
-        settings = load_settings(config_file, options)
-    except SettingsError as exc:
-        raise click.UsageError(str(exc)) from None
     from eventplatform.gate.server import ListenError
     from eventplatform.gate.server import serve as run
-    from eventplatform.streams.config import StreamConfigError, load_stream_config
 
-    try:  # fail fast and clearly, before any worker starts
-        load_stream_config(settings.stream_config)
-    except (StreamConfigError, OSError) as exc:
-        raise click.ClickException(f"cannot load the stream config: {exc}") from None
+    # the stream config is loaded here too: fail fast and clearly, before any worker starts
+    settings, _ = load_settings_and_streams(config_file, options)
     try:
         run(settings)
     except ListenError as exc:
