@@ -117,3 +117,13 @@ def test_internal_refs_see_root_as_written_and_share_identity(tmp_path: Path) ->
     assert out["properties"]["c"] == {"description": "ext", "type": "string"}
     assert out["examples"][0]["$schema"] == "/r/1.0.0"
     assert out["examples"][0]["n"] is out["examples"][0]["m"]
+
+
+@pytest.mark.parametrize("doc", ["x: &a {y: *a}\n", "x: &a [*a]\n", "x: &a [1, {z: *a}]\n"])
+def test_a_structure_containing_itself_is_an_error(tmp_path: Path, doc: str) -> None:
+    from eventplatform.schemas.yamlio import load_yaml
+
+    with pytest.raises(SchemaToolError) as err:
+        dereference(load_yaml(doc), Fetcher([], str(tmp_path)), source="s.yaml", cwd=str(tmp_path))
+    assert err.value.file == "s.yaml" and err.value.pointer.startswith("/x/")
+    assert err.value.message == "circular structure"

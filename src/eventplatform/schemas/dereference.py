@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable
 from typing import Any
 from urllib.parse import unquote, urljoin
 
@@ -246,7 +245,6 @@ class Dereferencer:
         self.source = source
         self.root_url = root_url(cwd)
         self.docs: dict[str, Any] = {}
-        self.memo: dict[int, Any] = {}
 
     def run(self, root: Any) -> Any:
         self.docs[self.root_url] = root
@@ -336,19 +334,14 @@ class Dereferencer:
             else:
                 for i, value in enumerate(obj):
                     if isinstance(value, (dict, list)):
+                        if id(value) in parents and not is_ref(value):
+                            raise self._error([*tokens, str(i)], "circular structure")
                         obj[i] = self._crawl(value, doc_url, [*tokens, str(i)], parents)
             return obj
         finally:
             parents.pop()
 
 
-def dereference(
-    schema: Any,
-    fetcher: Fetcher,
-    *,
-    source: str = "<schema>",
-    cwd: str | None = None,
-    on_done: Callable[[], None] | None = None,
-) -> Any:
+def dereference(schema: Any, fetcher: Fetcher, *, source: str = "<schema>", cwd: str | None = None) -> Any:
     """Dereference ``schema`` in place (and return it)."""
     return Dereferencer(fetcher, source, cwd or fetcher.cwd).run(schema)
