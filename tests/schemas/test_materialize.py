@@ -298,3 +298,17 @@ def test_parallel_run_error_in_either_half(tmp_path: Path, bad_index: int) -> No
     assert proc.returncode == 0, proc.stderr
     assert len(symlinks(repo)) == 60
     assert all((repo / "s" / f"s{i:02d}" / "1.0.0.yaml").exists() for i in range(20))
+
+
+def test_dereference_command_too_deep_to_write_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    nested: list[object] = []
+    for _ in range(500):
+        nested = [nested]
+    repo = _repo(tmp_path, {})
+    (repo / "s" / "deep.json").write_text(json.dumps({"title": "deep", "$id": "/deep/1.0.0", "x": nested}))
+    code, out, err = _run(repo, monkeypatch, "dereference", "s/deep.json")
+    assert code == 1 and out == ""
+    where = repo / "s" / "deep.json"
+    assert err == f"error: {where}: /: cannot serialize as yaml: maximum recursion depth exceeded\n"

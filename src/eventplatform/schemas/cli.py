@@ -208,8 +208,7 @@ def dereference_cmd(paths: tuple[str, ...], content_type: str | None, **kwargs: 
     import os
 
     from eventplatform.schemas.discovery import read_schema_file
-    from eventplatform.schemas.materialize import dereference_schema, make_fetcher
-    from eventplatform.schemas.yamlio import serialize
+    from eventplatform.schemas.materialize import dereference_schema, make_fetcher, serialize_schema
 
     options = _load(kwargs)
     fetcher = make_fetcher(options)
@@ -218,7 +217,8 @@ def dereference_cmd(paths: tuple[str, ...], content_type: str | None, **kwargs: 
     else:
         docs = [("<stdin>", _read_stdin())]
     out = [dereference_schema(schema, options, source=src, fetcher=fetcher) for src, schema in docs]
-    text = serialize(out if len(out) > 1 else out[0], content_type or "yaml")
+    source = docs[0][0] if len(docs) == 1 else "<output>"
+    text = serialize_schema(out if len(out) > 1 else out[0], content_type or "yaml", source)
     sys.stdout.write(text if text.endswith("\n") else text + "\n")
 
 

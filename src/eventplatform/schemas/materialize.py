@@ -33,6 +33,7 @@ __all__ = [
     "materialize_paths",
     "materialize_schema",
     "materialize_to_path",
+    "serialize_schema",
 ]
 
 _fetchers: dict[tuple[str, tuple[str, ...]], Fetcher] = {}
@@ -60,7 +61,10 @@ def dereference_schema(
     """Dereference and merge ``allOf`` (in place); root examples pulled in from fragments are dropped."""
     schema = _check_root(schema, source)
     had_examples = "examples" in schema
-    schema = dereference(schema, fetcher or make_fetcher(options), source=source, cwd=options.cwd)
+    try:
+        schema = dereference(schema, fetcher or make_fetcher(options), source=source, cwd=options.cwd)
+    except RecursionError as exc:
+        raise SchemaToolError(source, "", "$ref: schema nests too deeply") from exc
     schema = _check_root(schema, source)
     try:
         merge_all_of(schema)
@@ -177,17 +181,22 @@ def _order_jobs(jobs: list[_Job], fetcher: Fetcher, options: Options) -> list[_J
 
 
 def _materialize_job(job: _Job, options: Options, fetcher: Fetcher) -> MaterializeResult:
-    from eventplatform.schemas.yamlio import serialize
-
     schema = materialize_schema(job.schema, options, source=job.source, fetcher=fetcher, copy=not job.owned)
     result = MaterializeResult(job.source, job.version, schema)
     for ct in options.content_types:
         path = os.path.join(job.out_dir, f"{job.version}.{ct}")
-        try:
-            result.files[path] = serialize(schema, ct)
-        except (TypeError, RecursionError) as exc:
-            raise SchemaToolError(job.source, "", f"cannot serialize as {ct}: {exc}") from exc
+        result.files[path] = serialize_schema(schema, ct, job.source)
     return result
+
+
+def serialize_schema(schema: Any, content_type: str, source: str) -> str:
+    """``schema`` as ``content_type`` text; what cannot be written is an error naming ``source``."""
+    from eventplatform.schemas.yamlio import serialize
+
+    try:
+        return serialize(schema, content_type)
+    except (TypeError, RecursionError) as exc:
+        raise SchemaToolError(source, "", f"cannot serialize as {content_type}: {exc}") from exc
 
 
 def _levels(order: list[_Job], jobs: list[_Job]) -> list[list[_Job]]:
