@@ -375,13 +375,17 @@ def _atomic_symlink(target: str, path: str) -> None:
         raise
 
 
+def _points_at(link: str, target: str) -> bool:
+    try:
+        return os.readlink(link) == target
+    except OSError:
+        return False
+
+
 def _update_latest(link: str, target: str, version: str, options: Options) -> bool:
     """Point ``link`` at ``target`` unless it points to a newer version; True when it points at target."""
-    try:
-        if os.readlink(link) == target:
-            return True  # already right: nothing to do
-    except OSError:
-        pass
+    if _points_at(link, target):
+        return True  # already right: nothing to do
     if os.path.exists(link):
         current = _version_of_file(link, options)
         if current is not None and semver_key(current) > semver_key(version):
@@ -402,12 +406,8 @@ def _same_content(path: str, text: str) -> bool:
 
 
 def _ensure_symlink(target: str, link: str) -> None:
-    try:
-        if os.readlink(link) == target:
-            return
-    except OSError:
-        pass
-    _atomic_symlink(target, link)
+    if not _points_at(link, target):
+        _atomic_symlink(target, link)
 
 
 def _write(results: list[MaterializeResult], options: Options) -> None:
@@ -438,7 +438,9 @@ def _write(results: list[MaterializeResult], options: Options) -> None:
                 _log(options, f"Symlink {link} -> {os.readlink(link)}.")
 
 
-def _out_dir(source: str, options: Options) -> str:
+def _out_dir(source: str, options: Options, write: bool) -> str:
+    if not write:  # nothing is written: outputs are only named, next to the source
+        return os.path.dirname(os.path.abspath(source)) if source != "<stdin>" else options.cwd
     if options.output_dir:
         return os.path.abspath(os.path.join(options.cwd, options.output_dir))
     if source == "<stdin>":
@@ -460,14 +462,9 @@ def materialize_documents(
     """
     fetcher = fetcher or make_fetcher(options)
     jobs = [
-        _Job(source, _check_root(schema, source), _out_dir(source, options) if write else "", owned=owned)
+        _Job(source, _check_root(schema, source), _out_dir(source, options, write), owned=owned)
         for source, schema in documents
     ]
-    if not write:
-        for job in jobs:
-            job.out_dir = (
-                os.path.dirname(os.path.abspath(job.source)) if job.source != "<stdin>" else options.cwd
-            )
     results = _build(jobs, options, fetcher)
     if write and not options.dry_run:
         _write(results, options)
