@@ -250,6 +250,14 @@ def _sort_by(values: list[Any]) -> list[Any]:
 # ------------------------------------------------------------------------------------- merging
 
 
+def _union_keys(mappings: list[dict[str, Any]]) -> list[str]:
+    """Every key of ``mappings``, each once, in first-seen order (``update`` keeps a key where it was)."""
+    keys: dict[str, Any] = {}
+    for m in mappings:
+        keys.update(m)
+    return list(keys)
+
+
 def _lcm(values: list[Any], path: list[str]) -> Any:
     if not all(
         isinstance(v, (int, float)) and not isinstance(v, bool) and float(v).is_integer() and v > 0
@@ -283,14 +291,8 @@ class _Merger:
         schemas = [s for s in schemas if isinstance(s, dict)]
         if not schemas:
             return True
-        all_keys: list[str] = []
-        seen: set[str] = set()
-        for s in schemas:
-            for k in s:
-                if k not in seen:
-                    seen.add(k)
-                    all_keys.append(k)
-        if "allOf" in seen:
+        all_keys = _union_keys(schemas)
+        if "allOf" in all_keys:
             # mergeAllOf({allOf: schemas}): the wrapper's own (empty) copy comes first in the flattened list
             flat: list[Any] = [{}]
             for s in schemas:
@@ -417,14 +419,7 @@ class _Merger:
     def merge_group(self, groups: list[Any], path: list[str]) -> dict[str, Any]:
         groups = [g for g in groups if isinstance(g, dict)]
         out: dict[str, Any] = {}
-        keys: list[str] = []
-        seen: set[str] = set()
-        for g in groups:
-            for k in g:
-                if k not in seen:
-                    seen.add(k)
-                    keys.append(k)
-        for k in keys:
+        for k in _union_keys(groups):
             values = _uniq_with([g[k] for g in groups if k in g], schema_equal)
             result = self.merge(values, [*path, k])
             if result is not _UNDEF:
