@@ -7,6 +7,7 @@ import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import httpx
 import orjson
@@ -18,12 +19,13 @@ from tests.gate.conftest import link_hover, running
 
 
 @pytest.fixture
-def config_server() -> Iterator[tuple[str, dict[str, bytes]]]:
-    state = {"body": STREAM_CONFIG_PATH.read_bytes()}
+def config_server() -> Iterator[tuple[str, dict[str, Any]]]:
+    state: dict[str, Any] = {"body": STREAM_CONFIG_PATH.read_bytes(), "served": 0}
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             body = state["body"]
+            state["served"] += 1
             self.send_response(200)
             self.send_header("content-type", "application/yaml")
             self.send_header("content-length", str(len(body)))
@@ -43,7 +45,7 @@ def config_server() -> Iterator[tuple[str, dict[str, bytes]]]:
         httpd.server_close()
 
 
-def test_refreshed_http_stream_config(tmp_path: Path, config_server: tuple[str, dict[str, bytes]]) -> None:
+def test_refreshed_http_stream_config(tmp_path: Path, config_server: tuple[str, dict[str, Any]]) -> None:
     url, state = config_server
     cfg = tmp_path / "eventplatform.yaml"
     cfg.write_text(f"stream_config: {url}\nstream_config_refresh: 0.2\n")
@@ -69,6 +71,10 @@ def test_refreshed_http_stream_config(tmp_path: Path, config_server: tuple[str, 
         assert LINK_HOVER_STREAM in c.get("/v1/stream-configs").json()["streams"]
         # a broken refresh keeps the last good config
         state["body"] = b"streams: [not, a, map"
-        time.sleep(0.6)
+        served = state["served"]
+        deadline = time.monotonic() + 10
+        while state["served"] < served + 2 and time.monotonic() < deadline:  # the 2nd one: 1st was handled
+            time.sleep(0.05)
+        assert state["served"] >= served + 2, "the stream config was not refreshed"
         r = c.post("/v1/events", content=orjson.dumps(event), headers={"content-type": "application/json"})
         assert r.status_code == 201
