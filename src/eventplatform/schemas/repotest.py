@@ -407,6 +407,15 @@ def _is_link(path: str) -> bool:
     return os.path.islink(path)
 
 
+def _not_a_symlink(ctx: _Ctx, link: str) -> list[str]:
+    """What is wrong when ``link`` is missing, dangling or a regular file; empty when it is a live symlink."""
+    if not _exists(link):
+        return [f"{ctx.rel(link)} does not exist" + (" (dangling symlink)" if _is_link(link) else "")]
+    if not _is_link(link):
+        return [f"{ctx.rel(link)} is not a symlink"]
+    return []
+
+
 class _Cases:
     """Collects the results of one title; each ``case`` runs one check function."""
 
@@ -578,10 +587,9 @@ def _structure_title(ctx: _Ctx, title: str, infos: list[SchemaInfo]) -> list[Cas
 
     def symlink_check(link: str) -> Callable[[], list[str]]:
         def check() -> list[str]:
-            if not _exists(link):
-                return [f"{ctx.rel(link)} does not exist" + (" (dangling symlink)" if _is_link(link) else "")]
-            if not _is_link(link):
-                return [f"{ctx.rel(link)} is not a symlink"]
+            problems = _not_a_symlink(ctx, link)
+            if problems:
+                return problems
             if os.path.realpath(link) != os.path.realpath(target):
                 return [f"{ctx.rel(link)} points to {os.readlink(link)!r}, not {os.path.basename(target)!r}"]
             return []
@@ -666,10 +674,9 @@ def _version_cases(
         link = os.path.join(schema_dir, version)
 
         def version_symlink() -> list[str]:
-            if not _exists(link):
-                return [f"{ctx.rel(link)} does not exist" + (" (dangling symlink)" if _is_link(link) else "")]
-            if not _is_link(link):
-                return [f"{ctx.rel(link)} is not a symlink"]
+            problems = _not_a_symlink(ctx, link)
+            if problems:
+                return problems
             if os.readlink(link) != f"{version}.{ct}":
                 return [f"{ctx.rel(link)} points to {os.readlink(link)!r}, not {version}.{ct!r}"]
             return []
