@@ -219,8 +219,9 @@ def _pending_current_checks(options: Options, infos: list[Any]) -> list[CaseResu
             continue
         same_major = [i for i in versions if major(i.version) == major(current.version)]
         older = [i for i in same_major if semver_key(i.version) < semver_key(current.version)]
+        previous = max(older, key=lambda i: semver_key(i.version)) if older else None
         description = f"current {current.version} must be compatible with " + (
-            max(older, key=lambda i: semver_key(i.version)).version if older else "(no earlier version)"
+            previous.version if previous is not None else "(no earlier version)"
         )
         result = CaseResult(
             "compatibility",
@@ -232,12 +233,11 @@ def _pending_current_checks(options: Options, infos: list[Any]) -> list[CaseResu
             path=current.path,
         )
         out.append(result)
-        if not older:
+        if previous is None:
             continue
         if skipper.skips(COMPATIBILITY_CASE, current.schema):
             result.status = "skip"
             continue
-        previous = max(older, key=lambda i: semver_key(i.version))
         try:
             materialized = materialize_schema(current.schema, options, source=current.path)
         except Exception as exc:
