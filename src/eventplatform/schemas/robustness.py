@@ -83,6 +83,13 @@ _SCHEMA_ARRAY_KEYWORDS = ("allOf", "anyOf", "oneOf")
 _OBJECT_OR_ARRAY = ("object", "array")
 
 
+def _walk(walker: Callable[[Any, str, Problems], None], schema: Any) -> Problems:
+    """Run a recursive check from the root and return what it found."""
+    out: Problems = []
+    walker(schema, "", out)
+    return out
+
+
 def _items_type_is_structured(items: Any) -> bool:
     """The `if` of AJV's uniqueItems rule: true unless items is an object whose `type` is a scalar type."""
     if not isinstance(items, dict) or "type" not in items:
@@ -143,9 +150,7 @@ def _secure(node: Any, path: str, out: Problems) -> None:
 
 def check_secure(schema: Any) -> Problems:
     """AJV's security meta-schema: bounded pattern/format strings, property names and unique items."""
-    out: Problems = []
-    _secure(schema, "", out)
-    return out
+    return _walk(_secure, schema)
 
 
 # --- schema-snake-case-properties
@@ -174,9 +179,7 @@ def _snake(node: Any, path: str, out: Problems) -> None:
 
 def check_snake_case(schema: Any) -> Problems:
     """Property names match ``^[$a-z]+[a-z0-9_]*$``; only ``properties`` and ``allOf`` are descended."""
-    out: Problems = []
-    _snake(schema, "", out)
-    return out
+    return _walk(_snake, schema)
 
 
 # --- schema-deterministic-types
@@ -254,9 +257,7 @@ def _one_of(branches: list[Any], path: str, out: Problems) -> None:
 
 def check_deterministic_types(schema: Any) -> Problems:
     """No unions, typed properties and array items, objects with a shape, no null in enums."""
-    out: Problems = []
-    _deterministic(schema, "", out)
-    return out
+    return _walk(_deterministic, schema)
 
 
 # --- schema-required-properties-exist
@@ -285,9 +286,7 @@ def _required(node: Any, path: str, out: Problems) -> None:
 
 def check_required_exist(schema: Any) -> Problems:
     """Every name in a ``required`` list is declared in the same object's ``properties``."""
-    out: Problems = []
-    _required(schema, "", out)
-    return out
+    return _walk(_required, schema)
 
 
 # --- examples
