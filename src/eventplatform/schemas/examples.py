@@ -108,6 +108,15 @@ _WHITESPACE = [
     (12288, 12288),
     (65279, 65279),
 ]
+# \d \D \w \W \s \S: (ranges, negated)
+_CLASS_ESCAPES: dict[str, tuple[list[tuple[int, int]], bool]] = {
+    "d": (_DIGITS, False),
+    "D": (_DIGITS, True),
+    "w": (_WORDS, False),
+    "W": (_WORDS, True),
+    "s": (_WHITESPACE, False),
+    "S": (_WHITESPACE, True),
+}
 
 
 class _Regex:
@@ -178,19 +187,7 @@ class _Regex:
         return ("repeat", atom, lo, hi)
 
     def _escape_class(self, c: str) -> tuple[list[tuple[int, int]], bool] | None:
-        if c == "d":
-            return _DIGITS, False
-        if c == "D":
-            return _DIGITS, True
-        if c == "w":
-            return _WORDS, False
-        if c == "W":
-            return _WORDS, True
-        if c == "s":
-            return _WHITESPACE, False
-        if c == "S":
-            return _WHITESPACE, True
-        return None
+        return _CLASS_ESCAPES.get(c)
 
     def _escape_char(self) -> int:
         p = self.p
