@@ -216,3 +216,23 @@ def test_dumper_matches_js_yaml_corpus(monkeypatch: pytest.MonkeyPatch) -> None:
     mismatches = [c["output"] for c in corpus if yio.dump_yaml(c["input"]) != c["output"]]
     assert len(corpus) > 800
     assert mismatches == []
+
+
+@pytest.mark.parametrize("prefix", ["", "!!map "])  # the fast loader and the PyYAML fallback
+def test_mapping_keys_become_strings_like_js_yaml(prefix: str) -> None:
+    doc = "{1: a, true: b, ~: c, 1.5: d, 0x1A: e, 1e3: f, 2001-01-01: g}"
+    assert load_yaml(prefix + doc) == {
+        "1": "a",
+        "true": "b",
+        "null": "c",
+        "1.5": "d",
+        "26": "e",
+        "1000": "f",
+        "Mon Jan 01 2001 00:00:00 GMT+0000 (Coordinated Universal Time)": "g",
+    }
+    # 1 and true were one Python key; as strings they differ, and "1" / 1.0 are one key again
+    with pytest.raises(SchemaToolError, match="duplicated mapping key '1'"):
+        load_yaml(prefix + "{1: a, 1.0: b}")
+    assert dump_yaml(load_yaml("properties:\n  1: {type: string}\n")) == (
+        "properties:\n  '1':\n    type: string\n"
+    )

@@ -76,20 +76,48 @@ def _construct_float(loader: Any, node: Any) -> float:
     return float(yaml.SafeLoader.construct_yaml_float(loader, node))
 
 
+def _js_key(key: Any) -> Any:
+    """A mapping key as js-yaml stores it, ``String(key)``: ``1`` -> "1", ``true`` -> "true", ``~`` -> "null".
+
+    Containers are left as they are (PyYAML reports them as unhashable keys). A date key is written the
+    way Node prints a Date in UTC.
+    """
+    if isinstance(key, (str, dict, list)):
+        return key
+    if key is None:
+        return "null"
+    if isinstance(key, bool):
+        return "true" if key else "false"
+    if isinstance(key, (int, float)):
+        return js_number_to_string(key)
+    if isinstance(key, _dt.date):
+        if not isinstance(key, _dt.datetime):
+            key = _dt.datetime(key.year, key.month, key.day, tzinfo=_dt.UTC)
+        elif key.tzinfo is not None:
+            key = key.astimezone(_dt.UTC)
+        return key.strftime("%a %b %d %Y %H:%M:%S GMT+0000 (Coordinated Universal Time)")
+    return str(key)
+
+
 def _construct_mapping(loader: Any, node: Any) -> Any:
     data: dict[Any, Any] = {}
     yield data
-    has_merge = any(k.tag == "tag:yaml.org,2002:merge" for k, _ in node.value)
-    data.update(loader.construct_mapping(node))
-    if not has_merge and len(data) != len(node.value):
-        seen: set[Any] = set()
-        for key_node, _ in node.value:
-            key = loader.construct_object(key_node)
-            if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicated mapping key {key!r}", key_node.start_mark
-                )
-            seen.add(key)
+    if any(k.tag == "tag:yaml.org,2002:merge" for k, _ in node.value):
+        # merge keys: PyYAML flattens them (own keys win over merged ones), then keys become strings
+        for key, value in loader.construct_mapping(node).items():
+            data[_js_key(key)] = value
+        return
+    for key_node, value_node in node.value:
+        key = _js_key(loader.construct_object(key_node))
+        if isinstance(key, (dict, list)):
+            raise yaml.constructor.ConstructorError(
+                "while constructing a mapping", node.start_mark, "found unhashable key", key_node.start_mark
+            )
+        if key in data:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicated mapping key {key!r}", key_node.start_mark
+            )
+        data[key] = loader.construct_object(value_node)
 
 
 _Loader.add_constructor("tag:yaml.org,2002:int", _construct_int)
@@ -180,8 +208,10 @@ def _fast_load(text: str) -> Any:
                 if type(kev) is map_end:
                     return d
                 key = build(kev)
-                if isinstance(key, (dict, list)):
-                    raise _Fallback
+                if type(key) is not str:
+                    if isinstance(key, (dict, list)):
+                        raise _Fallback
+                    key = _js_key(key)
                 if key in d:
                     raise yaml.constructor.ConstructorError(
                         None, None, f"duplicated mapping key {key!r}", kev.start_mark
