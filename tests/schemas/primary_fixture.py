@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import stat
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -46,21 +47,15 @@ def copy_repo(src: Path, dest: Path) -> Path:
     return dest
 
 
-def symlinks(root: Path) -> dict[str, str]:
-    out = {}
+def _files(root: Path) -> Iterator[Path]:
     for dirpath, _dirs, files in os.walk(root):
         for name in files:
-            p = Path(dirpath) / name
-            if p.is_symlink():
-                out[str(p.relative_to(root))] = os.readlink(p)
-    return out
+            yield Path(dirpath) / name
+
+
+def symlinks(root: Path) -> dict[str, str]:
+    return {str(p.relative_to(root)): os.readlink(p) for p in _files(root) if p.is_symlink()}
 
 
 def regular_files(root: Path) -> dict[str, bytes]:
-    out = {}
-    for dirpath, _dirs, files in os.walk(root):
-        for name in files:
-            p = Path(dirpath) / name
-            if not p.is_symlink():
-                out[str(p.relative_to(root))] = p.read_bytes()
-    return out
+    return {str(p.relative_to(root)): p.read_bytes() for p in _files(root) if not p.is_symlink()}
