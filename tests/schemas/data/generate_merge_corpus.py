@@ -2,10 +2,10 @@
 """Differential corpus for allOf merging: random schemas merged by json-schema-merge-allof 0.6.0 itself with
 jsonschema-tools' options. Usage: python generate_merge_corpus.py <dir with node_modules> > merge_corpus.json"""
 
-import json
 import random
-import subprocess
 import sys
+
+from node_corpus import run_node  # a sibling module: run this file as a script
 
 random.seed(11)
 TYPES = ["string", "integer", "number", "object", "array", "boolean", "null"]
@@ -112,12 +112,4 @@ SCRIPT = (
     "process.stdout.write(JSON.stringify(d.map(x=>{try{return {input:x,output:{ok:m(JSON.parse(JSON.stringify(x)),"
     "{ignoreAdditionalProperties:true,resolvers:{examples:(v)=>v[0]}})}}}catch(e){return {input:x,output:{err:e.message}}}})))"
 )
-out = subprocess.run(
-    ["node", "-e", SCRIPT],
-    cwd=sys.argv[1],
-    input=json.dumps(docs),
-    capture_output=True,
-    text=True,
-    check=True,
-)
-sys.stdout.write(out.stdout)
+sys.stdout.write(run_node(SCRIPT, docs, sys.argv[1]))

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import json
 import random
-import subprocess
 import sys
+
+from node_corpus import run_node  # a sibling module: run this file as a script
 
 ALPHABET = [
     *"ab xyz:#-?,[]{}&*!|>'\"%@`=~.\n\t0123456789_/\\é中",
@@ -82,16 +83,9 @@ def main() -> None:
         'const y=require("js-yaml");const d=JSON.parse(require("fs").readFileSync(0,"utf8"));'
         "process.stdout.write(JSON.stringify(d.map(x=>y.dump(x,{sortKeys:true}))))"
     )
-    out = subprocess.run(
-        ["node", "-e", script],
-        cwd=sys.argv[1],
-        input=json.dumps(docs),
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+    out = run_node(script, docs, sys.argv[1])
     json.dump(
-        [{"input": d, "output": o} for d, o in zip(docs, json.loads(out.stdout), strict=True)],
+        [{"input": d, "output": o} for d, o in zip(docs, json.loads(out), strict=True)],
         sys.stdout,
         ensure_ascii=True,
         indent=0,
