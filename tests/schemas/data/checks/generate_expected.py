@@ -39,8 +39,13 @@ def run_reference(repo: Path, suite: str, jst: Path) -> dict[str, Any]:
         f"require({json.dumps(str(jst / 'node_modules/@wikimedia/jsonschema-tools'))})"
         f".tests.{suite}({{logLevel: 'warn'}});\n"
     )
+    return mocha_report(repo, jst, "test/run.js")
+
+
+def mocha_report(repo: Path, jst: Path, spec: str) -> dict[str, Any]:
+    """Run mocha on ``spec`` in ``repo``; its JSON report (log lines printed before it are skipped)."""
     proc = subprocess.run(
-        [str(jst / "node_modules/.bin/mocha"), "--reporter", "json", "test/run.js"],
+        [str(jst / "node_modules/.bin/mocha"), "--reporter", "json", spec],
         cwd=repo,
         capture_output=True,
         text=True,
@@ -124,15 +129,7 @@ def fixture_results(jst: Path) -> None:
             if variant == "incompatible":
                 make_incompatible(repo)
             (repo / "node_modules").symlink_to(jst / "node_modules")
-            proc = subprocess.run(
-                [str(jst / "node_modules/.bin/mocha"), "--reporter", "json", "test/jsonschema"],
-                cwd=repo,
-                capture_output=True,
-                text=True,
-                check=False,
-            )
-            text = proc.stdout
-            report = json.loads(text[text.index("\n{\n") + 1 :])
+            report = mocha_report(repo, jst, "test/jsonschema")
             out[variant] = {"stats": report["stats"], "tests": sorted(verdicts(report).items())}
             for key in ("start", "end", "duration"):
                 out[variant]["stats"].pop(key, None)
