@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from eventplatform.schemas.config import load_options
+from eventplatform.schemas.tool_errors import SchemaToolError
 
 
 def test_defaults(tmp_path: Path) -> None:
@@ -52,3 +55,33 @@ def test_explicit_null_and_missing_config(tmp_path: Path) -> None:
     o = load_options({"schemaBaseUris": ["./x/,http://h/"], "schema_title_field": "name"}, tmp_path)
     assert o.schema_base_uris == ["./x/", "http://h/"] and o.schema_title_field == "name"
     assert o.get("schemaTitleField") == "name"
+
+
+@pytest.mark.parametrize(
+    ("config", "pointer", "message"),
+    [
+        ("enforcedNumericBounds: 5", "/enforcedNumericBounds", "must be [min, max] (two numbers)"),
+        ("enforcedNumericBounds: [1, x]", "/enforcedNumericBounds", "must be [min, max] (two numbers)"),
+        ("skipSchemaTestCases: [a]", "/skipSchemaTestCases", "must be a mapping of $id regex"),
+        ("skipSchemaTestCases: {a/b: {x: 1}}", "/skipSchemaTestCases/a~1b", "must be a test case name"),
+        ("outputDir: [1]", "/outputDir", "must be a string, not a list"),
+        ("schemaBasePath: {a: 1}", "/schemaBasePath", "must be a string, not a mapping"),
+        ("currentName: [a]", "/currentName", "must be a string, not a list"),
+    ],
+)
+def test_misshapen_config_values_are_one_line_errors(
+    tmp_path: Path, config: str, pointer: str, message: str
+) -> None:
+    (tmp_path / ".jsonschema-tools.yaml").write_text(config + "\n")
+    with pytest.raises(SchemaToolError) as err:
+        load_options({}, tmp_path)
+    assert (err.value.file, err.value.pointer) == ("<options>", pointer)
+    assert err.value.message.startswith(message)
+
+
+def test_one_skipped_case_name_need_not_be_a_list(tmp_path: Path) -> None:
+    from eventplatform.schemas.repotest import Skipper
+
+    (tmp_path / ".jsonschema-tools.yaml").write_text("skipSchemaTestCases: {'^/a/': 5, '^/b/': x}\n")
+    skipper = Skipper(load_options({}, tmp_path).skip_schema_test_cases)
+    assert skipper.skips("5", {"$id": "/a/1.0.0"}) and skipper.skips("x", {"$id": "/b/1.0.0"})

@@ -134,6 +134,47 @@ def _split_commas(values: list[Any]) -> list[str]:
     return out
 
 
+def _text(merged: dict[str, Any], key: str) -> str:
+    """A string option; a list or mapping (a misplaced YAML value) is refused instead of str()-ed."""
+    value = merged[key]
+    if isinstance(value, (list, dict)):
+        raise SchemaToolError("<options>", f"/{key}", f"must be a string, not {_yaml_type(value)}")
+    return str(value)
+
+
+def _yaml_type(value: Any) -> str:
+    return "a list" if isinstance(value, list) else "a mapping"
+
+
+def _bounds(value: Any) -> list[Any] | None:
+    if not value:
+        return None  # falsy disables
+    if (
+        not isinstance(value, (list, tuple))
+        or len(value) != 2
+        or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
+    ):
+        raise SchemaToolError("<options>", "/enforcedNumericBounds", "must be [min, max] (two numbers)")
+    return list(value)
+
+
+def _skips(value: Any) -> dict[str, Any]:
+    """``skipSchemaTestCases``: schema $id regex -> a test case name or a list of them."""
+    if not value:
+        return {}
+    if not isinstance(value, dict):
+        raise SchemaToolError(
+            "<options>", "/skipSchemaTestCases", "must be a mapping of $id regex to test case names"
+        )
+    for pattern, names in value.items():
+        if isinstance(names, dict) or (
+            isinstance(names, list) and any(isinstance(n, (list, dict)) for n in names)
+        ):
+            pointer = "/skipSchemaTestCases/" + str(pattern).replace("~", "~0").replace("/", "~1")
+            raise SchemaToolError("<options>", pointer, "must be a test case name or a list of them")
+    return dict(value)
+
+
 def read_config_file(path: Path) -> dict[str, Any]:
     """One config file as a dict; a missing file is ignored like the reference does."""
     from eventplatform.schemas.yamlio import load_yaml
@@ -192,20 +233,17 @@ def load_options(
             raise SchemaToolError(
                 "<options>", "/contentTypes", f"unsupported content type {ct!r} (yaml|json)"
             )
-    bounds = merged.get("enforcedNumericBounds")
-    if bounds:
-        bounds = list(bounds)
-        if len(bounds) != 2:
-            raise SchemaToolError("<options>", "/enforcedNumericBounds", "must be [min, max]")
-    else:
-        bounds = None
+    bounds = _bounds(merged.get("enforcedNumericBounds"))
+    for key in ("schemaBasePath", "outputDir"):
+        if merged.get(key) is not None:
+            _text(merged, key)
     return Options(
         should_symlink_extensionless=bool(merged["shouldSymlinkExtensionless"]),
         should_symlink_latest=bool(merged["shouldSymlinkLatest"]),
         content_types=content_types,
-        current_name=str(merged["currentName"]),
-        schema_version_field=str(merged["schemaVersionField"]),
-        schema_title_field=str(merged["schemaTitleField"]),
+        current_name=_text(merged, "currentName"),
+        schema_version_field=_text(merged, "schemaVersionField"),
+        schema_title_field=_text(merged, "schemaTitleField"),
         should_dereference=bool(merged["shouldDereference"]),
         schema_base_path=str((cwd_path / str(base_path)).resolve()),
         schema_base_uris=base_uris,
@@ -213,8 +251,8 @@ def load_options(
         git_staged=bool(merged["gitStaged"]),
         should_git_add=bool(merged["shouldGitAdd"]),
         ignore_schemas=[str(x) for x in _as_list(merged["ignoreSchemas"])],
-        skip_schema_test_cases=dict(merged["skipSchemaTestCases"] or {}),
-        log_level=str(merged["logLevel"]),
+        skip_schema_test_cases=_skips(merged["skipSchemaTestCases"]),
+        log_level=_text(merged, "logLevel"),
         config_paths=config_paths,
         enforced_numeric_bounds=bounds,
         should_generate_example=bool(merged["shouldGenerateExample"]),

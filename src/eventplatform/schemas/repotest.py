@@ -332,8 +332,8 @@ class Skipper:
                 rx = re.compile(_js_regex(str(pattern)))
             except re.error as exc:
                 raise ValueError(f"skipSchemaTestCases: invalid regex {pattern!r}: {exc}") from exc
-            if isinstance(names, str):
-                names = [names]
+            if names is not None and not isinstance(names, list):
+                names = [names]  # one name
             self._rules.append((rx, frozenset(str(n) for n in names or [])))
 
     def names_for(self, schema: Any) -> frozenset[str]:
