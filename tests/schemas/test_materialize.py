@@ -312,3 +312,10 @@ def test_dereference_command_too_deep_to_write_is_one_line(
     assert code == 1 and out == ""
     where = repo / "s" / "deep.json"
     assert err == f"error: {where}: /: cannot serialize as yaml: maximum recursion depth exceeded\n"
+
+
+def test_materialize_all_needs_an_existing_base_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    repo = _repo(tmp_path, {}, "schemaBasePath: ./missing/\n")
+    code, _, err = _run(repo, monkeypatch, "materialize-all")
+    assert code == 1
+    assert err == f"error: {repo / 'missing'}: /: schema base path is not a directory\n"

@@ -509,6 +509,8 @@ def materialize_all(options: Options, *, fetcher: Fetcher | None = None) -> list
     """``materialize-all``: every current schema under ``schemaBasePath`` (``ignoreSchemas`` respected)."""
     from eventplatform.schemas.discovery import is_ignored
 
+    if not os.path.isdir(options.schema_base_path):
+        raise SchemaToolError(options.schema_base_path, "", "schema base path is not a directory")
     documents = []
     for path in find_current_paths(options):
         schema = _read_schema(path)
