@@ -67,6 +67,7 @@ def test_explicit_null_and_missing_config(tmp_path: Path) -> None:
         ("outputDir: [1]", "/outputDir", "must be a string, not a list"),
         ("schemaBasePath: {a: 1}", "/schemaBasePath", "must be a string, not a mapping"),
         ("currentName: [a]", "/currentName", "must be a string, not a list"),
+        ("ignoreSchemas: ['^/a/', '(']", "/ignoreSchemas/1", "invalid regex '('"),
     ],
 )
 def test_misshapen_config_values_are_one_line_errors(

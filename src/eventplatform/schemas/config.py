@@ -9,6 +9,7 @@ absent are filled in, so an explicit ``None`` wins, except that a ``None`` ``sch
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -158,6 +159,18 @@ def _bounds(value: Any) -> list[Any] | None:
     return list(value)
 
 
+def _regexes(key: str, values: list[Any]) -> list[str]:
+    """Regexes checked once here, so that matching them later cannot fail half-way through a run."""
+    out = [str(v) for v in values]
+    for index, pattern in enumerate(out):
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            message = f"invalid regex {pattern!r}: {exc}"
+            raise SchemaToolError("<options>", f"/{key}/{index}", message) from exc
+    return out
+
+
 def _skips(value: Any) -> dict[str, Any]:
     """``skipSchemaTestCases``: schema $id regex -> a test case name or a list of them."""
     if not value:
@@ -250,7 +263,7 @@ def load_options(
         dry_run=bool(merged["dryRun"]),
         git_staged=bool(merged["gitStaged"]),
         should_git_add=bool(merged["shouldGitAdd"]),
-        ignore_schemas=[str(x) for x in _as_list(merged["ignoreSchemas"])],
+        ignore_schemas=_regexes("ignoreSchemas", _as_list(merged["ignoreSchemas"])),
         skip_schema_test_cases=_skips(merged["skipSchemaTestCases"]),
         log_level=_text(merged, "logLevel"),
         config_paths=config_paths,
