@@ -115,3 +115,18 @@ def test_materialize_modified_unstaged_without_git_add(repo: Path, monkeypatch: 
     status = _git(repo, "status", "--porcelain")
     assert "A  jsonschema/frag/1.1.0.yaml" in status and "A  jsonschema/frag/latest" in status
     assert " M jsonschema/frag/current.yaml" in status  # current itself is not added
+
+
+def test_install_leaves_a_foreign_hook_alone(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(repo)
+    hook = repo / ".git" / "hooks" / "pre-commit"
+    hook.parent.mkdir(parents=True, exist_ok=True)
+    hook.write_text("#!/bin/sh\nrun-my-linter\n")
+    result = CliRunner().invoke(schema, ["install-git-hook"])
+    assert result.exit_code == 1
+    message = "another pre-commit hook is installed; not replacing it (remove it first)"
+    assert result.stderr == f"error: {hook}: /: {message}\n"
+    assert hook.read_text() == "#!/bin/sh\nrun-my-linter\n"
+    hook.unlink()
+    assert CliRunner().invoke(schema, ["install-git-hook"]).exit_code == 0
+    assert CliRunner().invoke(schema, ["install-git-hook"]).exit_code == 0  # ours is replaced

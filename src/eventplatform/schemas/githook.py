@@ -67,6 +67,14 @@ def install_git_hook(repo_root: str) -> str:
     hooks_path.mkdir(parents=True, exist_ok=True)
     rel = os.path.relpath(repo_root, top)
     hook = hooks_path / "pre-commit"
+    try:
+        existing = hook.read_text(encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        existing = None
+    if existing is not None and MARKER not in existing:
+        raise SchemaToolError(
+            str(hook), "", "another pre-commit hook is installed; not replacing it (remove it first)"
+        )
     hook.write_text(hook_script(rel, installed_command(), sys.executable), encoding="utf-8")
     mode = hook.stat().st_mode
     hook.chmod(mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH | stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
