@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from eventplatform.schemas.diff import diff_schemas, render, unified_diff
@@ -94,3 +95,16 @@ def test_render_truncates() -> None:
 def test_unified_diff() -> None:
     text = unified_diff("a: 1\nb: 2\n", "a: 1\nb: 3\n", "1.0.0.yaml", "1.1.0.yaml")
     assert "--- 1.0.0.yaml" in text and "-b: 2" in text and "+b: 3" in text
+
+
+def test_diff_json_of_a_schema_with_an_alias_cycle_is_one_line(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from eventplatform.schemas.cli import schema
+
+    (tmp_path / "old.yaml").write_text("title: t\n$id: /t/1.0.0\nx: &a [*a]\n")
+    (tmp_path / "new.yaml").write_text("title: t\n$id: /t/1.0.1\n")
+    old, new = str(tmp_path / "old.yaml"), str(tmp_path / "new.yaml")
+    result = CliRunner().invoke(schema, ["diff", "--format", "json", old, new])
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr == f"error: {old} {new}: /: cannot write as JSON: Recursion limit reached\n"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
@@ -49,7 +49,7 @@ def _load_options(schema_base_path: str | None, config_paths: tuple[str, ...]) -
     return options
 
 
-def _usage_error(message: str) -> None:
+def _usage_error(message: str) -> NoReturn:
     click.echo(f"error: {message}", err=True)
     sys.exit(2)
 
@@ -63,13 +63,17 @@ def _run(
         return run_tests(options, suites, discovered=discovered, workers=jobs)
     except ValueError as exc:  # e.g. a bad regex in skipSchemaTestCases
         _usage_error(str(exc))
-        raise  # unreachable
 
 
-def _emit_json(document: Any) -> None:
+def _emit_json(document: Any, source: str) -> None:
+    """Write ``document``; one that cannot be JSON (a YAML alias cycle in a schema) is a one-line error."""
     import orjson
 
-    sys.stdout.buffer.write(orjson.dumps(document, option=orjson.OPT_INDENT_2) + b"\n")
+    try:
+        data = orjson.dumps(document, option=orjson.OPT_INDENT_2)
+    except TypeError as exc:
+        _usage_error(f"{source}: /: cannot write as JSON: {exc}")
+    sys.stdout.buffer.write(data + b"\n")
     sys.stdout.flush()
 
 
@@ -183,7 +187,7 @@ def test_cmd(
     options = _load_options(schema_base_path, config_paths)
     run = _run(options, suites or ("structure", "robustness", "compatibility"), jobs=jobs)
     if fmt == "json":
-        _emit_json(run.to_dict())
+        _emit_json(run.to_dict(), run.base_label)
     elif fmt == "junit":
         sys.stdout.buffer.write(_junit(run) + b"\n")
         sys.stdout.flush()
@@ -287,7 +291,7 @@ def check_cmd(
     if pending:
         run.results.extend(_pending_current_checks(options, discovered[0]))
     if fmt == "json":
-        _emit_json(run.to_dict())
+        _emit_json(run.to_dict(), run.base_label)
     else:
         echo = click.echo
         echo(f"Compatibility of schema versions in {run.base_label}")
@@ -377,7 +381,6 @@ def diff_cmd(old: str, new: str, config_paths: tuple[str, ...], unified: bool, f
             old_version = None
     except SchemaToolError as exc:
         _usage_error(exc.line())
-        return
     if unified:
         from eventplatform.schemas.yamlio import dump_yaml
 
@@ -386,7 +389,7 @@ def diff_cmd(old: str, new: str, config_paths: tuple[str, ...], unified: bool, f
         sys.exit(0)
     d = diff_schemas(old_doc, new_doc, old_label, new_label, old_version=old_version)
     if fmt == "json":
-        _emit_json(d.to_dict())
+        _emit_json(d.to_dict(), f"{old} {new}")
     else:
         styles = {
             "header": {"bold": True},
