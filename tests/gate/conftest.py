@@ -49,18 +49,18 @@ def link_hover(**overrides: Any) -> dict[str, Any]:
 class Server:
     """One ``eventplatform serve`` process."""
 
-    def __init__(self, workdir: Path, *args: str, workers: int = 1) -> None:
+    def __init__(self, workdir: Path, *args: str, workers: int = 1, log: str | None = None) -> None:
         self.workdir = workdir
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.log_dir = workdir / "log"
+        self.log_dir = workdir / "log"  # the default log: SQLite in the working directory
         self.args = [
             "--port",
             str(self.port),
             "--workers",
             str(workers),
             "--log",
-            f"sqlite://{self.log_dir}",
+            log or f"sqlite://{self.log_dir}",
             *args,
         ]
         self.proc: subprocess.Popen[bytes] | None = None
@@ -90,6 +90,7 @@ class Server:
                 if httpx.get(self.url + "/_info", timeout=1).status_code == 200:
                     return self
             time.sleep(0.05)
+        self.kill()  # not left running when the caller never gets the server to stop
         raise RuntimeError(f"server did not start: {self.stderr()}")
 
     def stderr(self) -> str:
@@ -104,6 +105,16 @@ class Server:
                 os.killpg(self.proc.pid, sig)  # the whole group: supervisor and workers
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self.proc.wait(10)
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """Graceful: SIGTERM to the group, SIGKILL if it is not gone within ``timeout``."""
+        if self.proc is not None and self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.kill()
 
     def records(self, topic: str) -> list[dict[str, Any]]:
         """Every event of ``topic`` in the SQLite log, read directly."""

@@ -3,83 +3,38 @@ plain confluent-kafka consumer; and the broker going away under load."""
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from tests.gate.conftest import Server
 from tests.kafka_broker import Broker, kafka, read_topic, unique, write_stream_config
 
 pytestmark = [kafka, pytest.mark.kafka]
 
-EXE = str(Path(sys.executable).with_name("eventplatform"))
 SCHEMA = "/analytics/link_hover/1.0.0"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def start_intake(workdir: Path, log_url: str, stream_config: Path, datacenter: str) -> Server:
+    """``eventplatform serve`` on the given log, for one datacenter."""
+    return Server(
+        workdir, "--stream-config", str(stream_config), "--datacenter", datacenter, log=log_url
+    ).start()
 
 
-class Intake:
-    def __init__(
-        self, workdir: Path, log_url: str, stream_config: Path, datacenter: str, workers: int = 1
-    ) -> None:
-        workdir.mkdir(parents=True, exist_ok=True)
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        env = {k: v for k, v in os.environ.items() if not k.startswith("EVENTPLATFORM_")}
-        env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-        self.stderr = workdir / f"serve-{datacenter}.err"
-        self.proc = subprocess.Popen(
-            [
-                EXE,
-                "serve",
-                "--port",
-                str(self.port),
-                "--workers",
-                str(workers),
-                "--log",
-                log_url,
-                "--stream-config",
-                str(stream_config),
-                "--datacenter",
-                datacenter,
-            ],
-            cwd=workdir,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=self.stderr.open("wb"),
-            start_new_session=True,
-        )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            assert self.proc.poll() is None, self.stderr.read_text()
-            try:
-                if httpx.get(f"{self.url}/_info", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        raise AssertionError("intake did not start:\n" + self.stderr.read_text())
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(5)
+def wait_until(condition: Callable[[], bool], timeout: float) -> bool:
+    """Poll ``condition`` (it reads lists the load threads append to) until true or ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
+    return True
 
 
 def event(stream: str, title: str, **extra: Any) -> dict[str, Any]:
@@ -98,11 +53,11 @@ def stream(tmp_path: Path) -> tuple[str, Path]:
 
 
 @pytest.fixture
-def intakes(kafka_broker: Broker, stream: tuple[str, Path], tmp_path: Path) -> Iterator[dict[str, Intake]]:
-    started: dict[str, Intake] = {}
+def intakes(kafka_broker: Broker, stream: tuple[str, Path], tmp_path: Path) -> Iterator[dict[str, Server]]:
+    started: dict[str, Server] = {}
     try:
         for dc in ("eqiad", "codfw"):
-            started[dc] = Intake(tmp_path / dc, kafka_broker.url, stream[1], dc)
+            started[dc] = start_intake(tmp_path / dc, kafka_broker.url, stream[1], dc)
         yield started
     finally:
         for i in started.values():
@@ -110,7 +65,7 @@ def intakes(kafka_broker: Broker, stream: tuple[str, Path], tmp_path: Path) -> I
 
 
 def test_http_events_land_in_datacenter_topics_with_keys_and_timestamps(
-    kafka_broker: Broker, intakes: dict[str, Intake], stream: tuple[str, Path]
+    kafka_broker: Broker, intakes: dict[str, Server], stream: tuple[str, Path]
 ) -> None:
     name = stream[0]
     eqiad, codfw = intakes["eqiad"], intakes["codfw"]
@@ -144,7 +99,7 @@ def test_http_events_land_in_datacenter_topics_with_keys_and_timestamps(
 
 
 def test_serve_creates_the_topics_of_configured_streams_at_startup(
-    kafka_broker: Broker, intakes: dict[str, Intake], stream: tuple[str, Path]
+    kafka_broker: Broker, intakes: dict[str, Server], stream: tuple[str, Path]
 ) -> None:
     """Consumers can subscribe to a configured stream before its first event."""
     from confluent_kafka.admin import AdminClient
@@ -162,7 +117,7 @@ def test_broker_stopped_under_load_never_loses_a_201(
     returns. Every event answered 201 is in the topic afterwards."""
     name = stream[0]
     timeout_s = 3.0
-    intake = Intake(
+    intake = start_intake(
         tmp_path / "fault", f"{kafka_broker.url}?delivery_timeout={timeout_s}", stream[1], "eqiad"
     )
     acked: list[str] = []
@@ -202,11 +157,9 @@ def test_broker_stopped_under_load_never_loses_a_201(
     try:
         for t in threads:
             t.start()
-        time.sleep(2)
-        with lock:
-            assert statuses.count(201) > 10
+        assert wait_until(lambda: statuses.count(201) > 10, 30), "no load acknowledged before the fault"
         kafka_broker.stop()
-        time.sleep(timeout_s * 2 + 1)
+        time.sleep(timeout_s * 2 + 1)  # the outage: long enough for every in-flight batch to time out
         with lock:
             failures_while_down = sum(1 for s in statuses if s >= 500)
         assert failures_while_down > 0
@@ -216,14 +169,8 @@ def test_broker_stopped_under_load_never_loses_a_201(
         kafka_broker.start()
         with lock:
             mark = len(statuses)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            with lock:
-                if statuses[mark:].count(201) >= 5:
-                    break
-            time.sleep(0.2)
-        with lock:
-            assert statuses[mark:].count(201) >= 5, "intake did not resume after the broker came back"
+        resumed = wait_until(lambda: statuses[mark:].count(201) >= 5, 60)
+        assert resumed, "intake did not resume after the broker came back"
     finally:
         stop.set()
         for t in threads:
