@@ -78,7 +78,11 @@ def test_url_spellings_name_the_same_directory(tmp_path: Path) -> None:
         await writer.produce(msgs("t", 2))
         await writer.close()
         os.chdir(tmp_path)
-        for url in (f"sqlite:///{tmp_path}/log", f"sqlite:////{str(tmp_path).lstrip('/')}/log", "sqlite:///./log"):
+        for url in (
+            f"sqlite:///{tmp_path}/log",
+            f"sqlite:////{str(tmp_path).lstrip('/')}/log",
+            "sqlite:///./log",
+        ):
             reader = open_log(url)
             assert await reader.list_topics() == ["t"], url
             assert [r.value for r in await collect(reader, ["t"], Start.beginning())] == [b"e0", b"e1"], url
