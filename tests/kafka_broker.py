@@ -129,24 +129,35 @@ def write_stream_config(path: Path, stream: str) -> Path:
     return path
 
 
-def read_topic(bootstrap: str, topic: str, partitions: int = 1) -> list[tuple[int, bytes | None, dict]]:
-    """(timestamp, key, event) of every message in ``topic``, by an independent consumer."""
+def read_all(bootstrap: str, topic: str, partitions: int = 1) -> list[tuple[int, int, bytes | None, bytes]]:
+    """(partition, timestamp, key, value) of every message in ``topic``, read by a plain confluent-kafka
+    consumer of our own (independent of the code under test) up to the end of every partition."""
     c = Consumer(
-        {"bootstrap.servers": bootstrap, "group.id": f"t-{uuid.uuid4()}", "enable.partition.eof": True}
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"test-{uuid.uuid4()}",
+            "enable.auto.commit": False,
+            "enable.partition.eof": True,
+        }
     )
     try:
         c.assign([TopicPartition(topic, p, 0) for p in range(partitions)])
-        out = []
+        out: list[tuple[int, int, bytes | None, bytes]] = []
         eof: set[int] = set()
         deadline = time.monotonic() + 30
         while len(eof) < partitions and time.monotonic() < deadline:
-            m = c.poll(0.5)
-            if m is None:
+            msg = c.poll(0.5)
+            if msg is None:
                 continue
-            if m.error():
-                eof.add(m.partition())
+            if msg.error():
+                eof.add(msg.partition())
                 continue
-            out.append((m.timestamp()[1], m.key(), orjson.loads(m.value())))
+            out.append((msg.partition(), msg.timestamp()[1], msg.key(), msg.value()))
         return out
     finally:
         c.close()
+
+
+def read_topic(bootstrap: str, topic: str, partitions: int = 1) -> list[tuple[int, bytes | None, dict]]:
+    """(timestamp, key, event) of every message in ``topic``."""
+    return [(ts, key, orjson.loads(value)) for _, ts, key, value in read_all(bootstrap, topic, partitions)]

@@ -5,46 +5,16 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-import uuid
 
 import orjson
 import pytest
-from confluent_kafka import Consumer, TopicPartition
 
 from eventplatform.errors import Codes, EventError, EventInvalid
 from eventplatform.log.base import EventLog, Message, Record, Start, open_log
 from eventplatform.log.kafka import KafkaLog
-from tests.kafka_broker import Broker, kafka, unique
+from tests.kafka_broker import Broker, kafka, read_all, unique
 
 pytestmark = [kafka, pytest.mark.kafka]
-
-
-def read_all(bootstrap: str, topic: str, partitions: int = 1) -> list[tuple[int, int, bytes | None, bytes]]:
-    """(partition, timestamp, key, value) of every message, with a plain consumer of our own."""
-    c = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": f"test-{uuid.uuid4()}",
-            "enable.auto.commit": False,
-            "enable.partition.eof": True,
-        }
-    )
-    try:
-        c.assign([TopicPartition(topic, p, 0) for p in range(partitions)])
-        out: list[tuple[int, int, bytes | None, bytes]] = []
-        eof: set[int] = set()
-        deadline = time.monotonic() + 20
-        while len(eof) < partitions and time.monotonic() < deadline:
-            msg = c.poll(0.5)
-            if msg is None:
-                continue
-            if msg.error():
-                eof.add(msg.partition())
-                continue
-            out.append((msg.partition(), msg.timestamp()[1], msg.key(), msg.value()))
-        return out
-    finally:
-        c.close()
 
 
 async def collect(log: EventLog, topics: list[str], start: Start) -> list[Record]:
