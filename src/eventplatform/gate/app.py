@@ -65,6 +65,7 @@ CSP = (
 )
 GZIP_MIN = 1024
 MAX_PENDING_HASTY = 1000  # hasty batches processed in the background at once, per worker
+REQUEST_ID_MAX = 200  # a client x-request-id longer than this is cut, on every route that echoes it
 HASTY_TRUE = ("true", "1", "yes", "on")
 HASTY_FALSE = ("false", "0", "no", "off", "")
 
@@ -301,7 +302,7 @@ class GateApp:
             elif name == b"user-agent":
                 user_agent = value.decode("latin-1")
             elif name == b"x-request-id":
-                request_id = value.decode("latin-1")[:200]
+                request_id = value.decode("latin-1")[:REQUEST_ID_MAX]
             elif name == b"x-client-ip":
                 client_ip = value.decode("latin-1")
             elif name == b"x-forwarded-for":
@@ -573,7 +574,7 @@ class GateApp:
         if not events:
             return await self._not_found(request, Exception())
         ctx = RequestContext.now(
-            request_id=request.headers.get("x-request-id"),
+            request_id=request.headers.get("x-request-id", "")[:REQUEST_ID_MAX] or None,
             user_agent=request.headers.get("user-agent"),
             client_ip=request.client.host if request.client else None,
         )
