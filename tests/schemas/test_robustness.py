@@ -174,3 +174,15 @@ def test_other_formats() -> None:
     assert FORMATS["json-pointer"]("/a~1b") and not FORMATS["json-pointer"]("a")
     assert {"date-time", "uri-reference", "uri", "regex"} <= KNOWN_FORMATS
     assert "iri" not in KNOWN_FORMATS
+
+
+def test_numeric_bounds_of_a_schema_that_contains_itself_end() -> None:
+    from eventplatform.schemas.robustness import check_numeric_bounds, iter_subschemas
+    from eventplatform.schemas.yamlio import load_yaml
+
+    schema = load_yaml("type: object\nproperties: &p\n  a: {type: object, properties: *p}\n")
+    with pytest.raises(ValueError, match=r"^schema contains itself at /properties/a/properties/a$"):
+        check_numeric_bounds(schema, [-1, 1])
+    # a sub-schema shared by two properties (no cycle) is visited at both places
+    shared = load_yaml("properties:\n  a: &n {type: integer}\n  b: *n\n")
+    assert [path for path, _ in iter_subschemas(shared)] == ["", "/properties/a", "/properties/b"]

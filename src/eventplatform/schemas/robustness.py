@@ -381,12 +381,17 @@ _TRAVERSE_MAPS = ("definitions", "properties", "patternProperties", "dependencie
 def iter_subschemas(node: Any, path: str = "") -> list[tuple[str, dict[str, Any]]]:
     """The nodes json-schema-traverse 0.4.1 visits (root first; ``examples`` are not schemas)."""
     out: list[tuple[str, dict[str, Any]]] = []
-    stack: list[tuple[str, Any]] = [(path, node)]
+    # each entry carries the ids of its ancestors: a schema that contains itself (a YAML alias cycle) would
+    # otherwise be walked until memory runs out
+    stack: list[tuple[str, Any, frozenset[int]]] = [(path, node, frozenset())]
     while stack:
-        where, current = stack.pop()
+        where, current, ancestors = stack.pop()
         if not isinstance(current, dict):
             continue
+        if id(current) in ancestors:
+            raise ValueError(f"schema contains itself at {where}")
         out.append((where, current))
+        ancestors = ancestors | {id(current)}
         children: list[tuple[str, Any]] = []
         for key in _TRAVERSE_SCHEMA:
             if key in current:
@@ -401,7 +406,7 @@ def iter_subschemas(node: Any, path: str = "") -> list[tuple[str, dict[str, Any]
             value = current.get(key)
             if isinstance(value, dict):
                 children.extend((f"{where}/{key}/{_esc(name)}", sub) for name, sub in value.items())
-        stack.extend(reversed(children))
+        stack.extend((w, sub, ancestors) for w, sub in reversed(children))
     return out
 
 
