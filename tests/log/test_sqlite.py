@@ -430,7 +430,10 @@ def test_delivery_timeout_and_columns(tmp_path: Path) -> None:
         assert (got[2].timestamp_ms, got[3].timestamp_ms) == (5, 7)
         assert abs(got[4].timestamp_ms - time.time() * 1000) < 60_000  # None: the time of the produce call
         assert got[-1].key == b"k"
-        await asyncio.sleep(0.5)  # the watchdog (every min(1 s, timeout)) is gone once nothing is pending
+        # the watchdog (every min(1 s, timeout)) is gone once nothing is pending
+        deadline = time.monotonic() + 5
+        while log._watches and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
         assert not log._watches
         await log.close()
 
