@@ -20,8 +20,12 @@ from eventplatform.schemas.tool_errors import SchemaToolError
 MARKER = "# eventplatform schema pre-commit hook"
 
 
-def _git(args: list[str], cwd: str) -> str:
-    proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=False)
+def run_git(args: list[str], cwd: str) -> str:
+    """``git ARGS`` in ``cwd``; its stripped output, or a one-line SchemaToolError."""
+    try:
+        proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=False)
+    except OSError as exc:
+        raise SchemaToolError(cwd, "", f"cannot run git: {exc}") from exc
     if proc.returncode != 0:
         raise SchemaToolError(cwd, "", f"git {' '.join(args)} failed: {proc.stderr.strip()}")
     return proc.stdout.strip()
@@ -61,8 +65,8 @@ def installed_command() -> str | None:
 def install_git_hook(repo_root: str) -> str:
     """Write the pre-commit hook of the git repository containing ``repo_root``; returns its path."""
     repo_root = os.path.abspath(repo_root)
-    top = _git(["rev-parse", "--show-toplevel"], repo_root)
-    hooks_dir = _git(["rev-parse", "--git-path", "hooks"], repo_root)
+    top = run_git(["rev-parse", "--show-toplevel"], repo_root)
+    hooks_dir = run_git(["rev-parse", "--git-path", "hooks"], repo_root)
     hooks_path = Path(hooks_dir if os.path.isabs(hooks_dir) else os.path.join(repo_root, hooks_dir))
     hooks_path.mkdir(parents=True, exist_ok=True)
     rel = os.path.relpath(repo_root, top)

@@ -520,26 +520,16 @@ def materialize_all(options: Options, *, fetcher: Fetcher | None = None) -> list
     return materialize_documents(documents, options, fetcher=fetcher, owned=True)
 
 
-def _git(args: list[str], cwd: str) -> str:
-    import subprocess
-
-    try:
-        proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=False)
-    except OSError as exc:
-        raise SchemaToolError(cwd, "", f"cannot run git: {exc}") from exc
-    if proc.returncode != 0:
-        raise SchemaToolError(cwd, "", f"git {' '.join(args)} failed: {proc.stderr.strip()}")
-    return proc.stdout
-
-
 def modified_current_paths(options: Options) -> list[str]:
     """Current files changed in git (``git diff [--cached] --name-only --diff-filter=ACM``)."""
+    from eventplatform.schemas.githook import run_git  # not needed by plain materialize runs
+
     cwd = options.schema_base_path
-    root = _git(["rev-parse", "--show-toplevel"], cwd).strip()
+    root = run_git(["rev-parse", "--show-toplevel"], cwd)
     args = ["diff", "--name-only", "--diff-filter=ACM"]
     if options.git_staged:
         args.insert(1, "--cached")
-    names = [line for line in _git(args, cwd).splitlines() if line]
+    names = [line for line in run_git(args, cwd).splitlines() if line]
     name = options.current_file_name
     return [os.path.join(root, n) for n in names if os.path.basename(n) == name]
 
@@ -557,6 +547,8 @@ def materialize_modified(options: Options, *, fetcher: Fetcher | None = None) ->
             generated.extend(r.files)
             generated.extend(r.symlinks)
         if generated:
-            _git(["add", "--", *generated], options.schema_base_path)
+            from eventplatform.schemas.githook import run_git
+
+            run_git(["add", "--", *generated], options.schema_base_path)
             _log(options, f"git added {len(generated)} generated files.")
     return results
