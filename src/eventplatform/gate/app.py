@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import gc
 import gzip
 import html
 import logging
@@ -142,9 +143,11 @@ class GateApp:
         log: EventLog | None = None,
         worker_index: int = 0,
         extra_routes: Sequence[BaseRoute] = (),
+        freeze_gc: bool = False,
     ) -> None:
         self.settings = settings
         self.worker_index = worker_index
+        self.freeze_gc = freeze_gc
         self.registry = registry
         self._given_streams = streams
         self.stream_source: StreamConfigSource | None = None
@@ -239,6 +242,11 @@ class GateApp:
     @contextlib.asynccontextmanager
     async def _lifespan(self, _app: Starlette) -> AsyncIterator[None]:
         await self.startup()
+        if self.freeze_gc:
+            # a worker process: everything alive now (modules, schemas, config) lives as long as the
+            # process, so keep it out of the cyclic GC's full collections
+            gc.collect()
+            gc.freeze()
         try:
             yield
         finally:

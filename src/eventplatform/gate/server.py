@@ -52,7 +52,7 @@ def run_worker(settings: Settings, sock: socket.socket, index: int) -> None:
 
     install()
 
-    app = GateApp(settings, worker_index=index)
+    app = GateApp(settings, worker_index=index, freeze_gc=True)
     config = uvicorn.Config(
         app,
         loop="uvloop",
