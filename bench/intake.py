@@ -29,21 +29,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from workload import event  # bench/ is on sys.path when this file runs
+
 ROOT = Path(__file__).resolve().parents[1]
-SCHEMA = "/analytics/link_hover/1.0.0"
-STREAM = "mediawiki.interwiki_link_hover"
-
-
-def event(i: int, valid: bool = True) -> dict[str, object]:
-    return {
-        "$schema": SCHEMA,
-        "meta": {"stream": STREAM, "domain": "en.wikipedia.org"},
-        "dt": "2024-03-15T19:05:00.456Z",
-        "link_href": f"https://en.wikipedia.org/wiki/Special:Random/{i}" if valid else i,
-        "link_title": "Random article",
-    }
-
-
 def build_request(host: str, port: int, path: str, batch: int, invalid_fraction: float, seed: int) -> bytes:
     n_invalid = round(batch * invalid_fraction)
     events = [event(seed * 1000 + i, valid=i >= n_invalid) for i in range(batch)]

@@ -12,15 +12,15 @@ import argparse
 import asyncio
 import time
 from collections.abc import Sequence
-from typing import Any
 
 import orjson
 
-from eventplatform.examples import LINK_HOVER_SCHEMA_URI, LINK_HOVER_STREAM, SCHEMA_BASE_DIR
+from eventplatform.examples import LINK_HOVER_STREAM, SCHEMA_BASE_DIR
 from eventplatform.gate.pipeline import Pipeline, PipelineSettings, RequestContext
 from eventplatform.log.base import Message
 from eventplatform.schemas.registry import SchemaRegistry
 from eventplatform.streams.config import StreamConfig
+from workload import event  # bench/ is on sys.path when this file runs
 
 
 class NullLog:
@@ -29,16 +29,6 @@ class NullLog:
 
     async def close(self) -> None:
         pass
-
-
-def event(i: int, valid: bool) -> dict[str, Any]:
-    return {
-        "$schema": LINK_HOVER_SCHEMA_URI,
-        "meta": {"stream": LINK_HOVER_STREAM, "domain": "en.wikipedia.org"},
-        "dt": "2024-03-15T19:05:00.456Z",
-        "link_href": f"https://en.wikipedia.org/wiki/Special:Random/{i}" if valid else i,
-        "link_title": "Random article",
-    }
 
 
 async def run(batch: int, batches: int, repeat: int, invalid: float) -> None:

@@ -32,7 +32,14 @@ from starlette.routing import BaseRoute, Route
 from eventplatform import __version__
 from eventplatform.gate import responses as R
 from eventplatform.gate.metrics import GateMetrics
-from eventplatform.gate.pipeline import OutputFile, Pipeline, PipelineSettings, RequestContext, new_uuid
+from eventplatform.gate.pipeline import (
+    OutputFile,
+    Pipeline,
+    PipelineSettings,
+    RequestContext,
+    json_type,
+    new_uuid,
+)
 from eventplatform.gate.reason import hooked, set_reason
 from eventplatform.gate.settings import Settings
 from eventplatform.log.base import EventLog, open_log
@@ -395,7 +402,7 @@ class GateApp:
                     "not_events",
                     "Bad Request",
                     f"The body must be a JSON object (one event) or an array of events, "
-                    f"not a JSON {_kind(parsed)}.",
+                    f"not a JSON {json_type(parsed)}.",
                 ),
                 request_id,
             )
@@ -640,16 +647,6 @@ def _parse_hasty(values: list[str]) -> bool:
         "Bad Request",
         f"hasty must be one of true, false, 1, 0, yes, no, on, off; got {values[0][:100]!r}.",
     )
-
-
-def _kind(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int | float):
-        return "number"
-    return "string" if isinstance(value, str) else type(value).__name__
 
 
 def _json_error(exc: orjson.JSONDecodeError, body: bytes) -> str:

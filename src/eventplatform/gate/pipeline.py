@@ -578,7 +578,7 @@ class Pipeline:
         """Extract and check ``$schema`` and load its schema: the only step that may wait (I/O)."""
         if type(event) is not dict:
             raise EventInvalid(
-                Codes.NOT_AN_OBJECT, f"An event must be a JSON object, got {_json_type(event)}."
+                Codes.NOT_AN_OBJECT, f"An event must be a JSON object, got {json_type(event)}."
             )
         s = self.settings
         # $schema
@@ -595,7 +595,7 @@ class Pipeline:
             )
         if type(uri) is not str:
             raise EventInvalid(
-                Codes.SCHEMA_URI_REFUSED, f"{s.schema_uri_field} must be a string, got {_json_type(uri)}."
+                Codes.SCHEMA_URI_REFUSED, f"{s.schema_uri_field} must be a string, got {json_type(uri)}."
             )
         if len(uri) > MAX_SCHEMA_URI_LENGTH:
             raise EventInvalid(
@@ -779,7 +779,8 @@ class Pipeline:
         )
 
 
-def _json_type(value: Any) -> str:
+def json_type(value: Any) -> str:
+    """The JSON type name of a parsed value, for messages (``integer`` apart from ``number``)."""
     if value is None:
         return "null"
     if isinstance(value, bool):
