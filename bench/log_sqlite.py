@@ -1,17 +1,25 @@
-"""Throughput of the SQLite log: one writer (one partition), batches of small events, group commit.
+"""Throughput and CPU cost of the SQLite log: one writer (one partition), batches of small events.
 
     .venv/bin/python bench/log_sqlite.py [--events N] [--batch 100] [--concurrency 64] [--synchronous full]
+    .venv/bin/python bench/log_sqlite.py --scenarios 1x8,100x8 --repeat 3 --impl /tmp/old_sqlite.py
 
-Prints events/s for acknowledged (durable) produce calls, and the read-back rate.
+Prints, per scenario (events per produce call x concurrent producers), events/s for acknowledged (durable)
+produce calls and the CPU time of the whole process (``process_time``: every thread) per produce call and
+per event. CPU time is the figure to compare on a shared 2-core machine; wall-clock rates depend on the
+disk and on whoever else is running. ``--impl FILE`` loads ``SQLiteLog`` from another copy of the module
+(e.g. an older version) so that old and new can be run interleaved on the same machine state.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import sqlite3
+import sys
 import tempfile
 import time
+from typing import Any
 
 import orjson
 
@@ -29,8 +37,22 @@ def small_event(i: int) -> bytes:
     )
 
 
-async def run(events: int, batch: int, concurrency: int, synchronous: str, directory: str) -> None:
-    log = SQLiteLog(directory, synchronous=synchronous)
+def load_impl(path: str | None) -> Any:
+    """The SQLiteLog class of ``path`` (a copy of the module), or the installed one."""
+    if path is None:
+        return SQLiteLog
+    spec = importlib.util.spec_from_file_location("sqlite_log_under_test", path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module.SQLiteLog
+
+
+async def run(
+    cls: Any, events: int, batch: int, concurrency: int, synchronous: str, directory: str, read: bool
+) -> dict[str, float]:
+    log = cls(directory, synchronous=synchronous)
     payload = [Message("eqiad.test.event", small_event(i)) for i in range(batch)]
     log.claim()
     batches = events // batch
@@ -39,24 +61,34 @@ async def run(events: int, batch: int, concurrency: int, synchronous: str, direc
     async def worker() -> None:
         for _ in todo:
             out = await log.produce(payload)
-            assert out[0] is None
+            assert out[0] is None, out[0]
 
     t0, cpu0 = time.perf_counter(), time.process_time()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     dt, cpu = time.perf_counter() - t0, time.process_time() - cpu0
     n = batches * batch
+    counters = getattr(log, "counters", None)
+    extra = ""
+    if counters:
+        extra = (
+            f"; {counters['commits']} commits, {counters['fsyncs']} fsyncs, "
+            f"{counters['checkpoints']} checkpoints"
+        )
     print(
         f"produce: {n} events in batches of {batch}, {concurrency} concurrent producers, "
         f"synchronous={synchronous}: {n / dt:,.0f} events/s ({dt:.2f} s); "
-        f"CPU {cpu / batches * 1e6:,.1f} µs per produce call, {cpu / n * 1e6:.2f} µs per event"
+        f"CPU {cpu / batches * 1e6:,.1f} µs per produce call, {cpu / n * 1e6:.2f} µs per event{extra}",
+        flush=True,
     )
-    t0 = time.perf_counter()
-    count = 0
-    async for _ in log.consume(["eqiad.test.event"], Start.beginning()):
-        count += 1
-    dt = time.perf_counter() - t0
-    print(f"consume: {count} events: {count / dt:,.0f} events/s")
+    if read:
+        t0 = time.perf_counter()
+        count = 0
+        async for _ in log.consume(["eqiad.test.event"], Start.beginning()):
+            count += 1
+        rdt = time.perf_counter() - t0
+        print(f"consume: {count} events: {count / rdt:,.0f} events/s")
     await log.close()
+    return {"call_us": cpu / batches * 1e6, "event_us": cpu / n * 1e6, "rate": n / dt}
 
 
 def baseline(events: int, per_tx: int, synchronous: str, directory: str) -> None:
@@ -84,16 +116,34 @@ def baseline(events: int, per_tx: int, synchronous: str, directory: str) -> None
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--events", type=int, default=500_000)
+    ap.add_argument(
+        "--events", type=int, default=None, help="per scenario [default: 2000 calls' worth, min 20k]"
+    )
     ap.add_argument("--batch", type=int, default=100)
     ap.add_argument("--concurrency", type=int, default=64)
+    ap.add_argument(
+        "--scenarios", default=None, help="BATCHxCONCURRENCY,... (e.g. 1x8,100x8); overrides the two above"
+    )
+    ap.add_argument("--repeat", type=int, default=1, help="run every scenario this many times")
     ap.add_argument("--synchronous", choices=["full", "normal"], default="full")
+    ap.add_argument(
+        "--impl", default=None, help="load SQLiteLog from this file instead (old/new comparisons)"
+    )
+    ap.add_argument("--read", action="store_true", help="also time reading everything back")
     ap.add_argument("--baseline", action="store_true", help="also time raw sqlite3 (same pragmas)")
     args = ap.parse_args()
-    with tempfile.TemporaryDirectory(dir=".") as d:
-        asyncio.run(run(args.events, args.batch, args.concurrency, args.synchronous, d))
-        if args.baseline:
-            baseline(args.events, args.batch * args.concurrency, args.synchronous, d)
+    cls = load_impl(args.impl)
+    if args.scenarios:
+        scenarios = [tuple(int(x) for x in s.split("x")) for s in args.scenarios.split(",")]
+    else:
+        scenarios = [(args.batch, args.concurrency)]
+    for _ in range(args.repeat):
+        for batch, concurrency in scenarios:
+            events = args.events or max(20_000, 2000 * batch)
+            with tempfile.TemporaryDirectory(dir=".") as d:
+                asyncio.run(run(cls, events, batch, concurrency, args.synchronous, d, args.read))
+                if args.baseline:
+                    baseline(events, batch * concurrency, args.synchronous, d)
 
 
 if __name__ == "__main__":

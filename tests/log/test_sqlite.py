@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -406,17 +407,33 @@ def test_two_processes_two_partitions(tmp_path: Path) -> None:
 
 def test_delivery_timeout_and_columns(tmp_path: Path) -> None:
     """A call whose commit does not come within ``delivery_timeout`` gets DELIVERY_TIMEOUT (the write may
-    still happen); calls queued behind it that commit in time succeed; the column form writes mixed topics."""
+    still happen); calls queued behind it that commit in time succeed; the column form writes mixed topics.
+    While another connection holds the write lock (retention does), the event loop is not blocked: the
+    batch waits on the committer thread."""
 
     async def main() -> None:
         log = SQLiteLog(tmp_path / "log", delivery_timeout=0.3)
-        writer = log._ensure_writer()
-        blocked = writer.call(lambda: time.sleep(1.5))  # the writer thread is busy for 1.5 s
+        part = log.claim()
+        blocker = sqlite3.connect(log.directory / f"partition-{part}.db", isolation_level=None)
+        blocker.execute("BEGIN IMMEDIATE")  # like retention in another process: holds the write lock
+        ticks = 0
+
+        async def ticker() -> None:
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.01)
+                ticks += 1
+
+        tick_task = asyncio.create_task(ticker())
         t0 = time.monotonic()
         out = await log.produce(msgs("a", 2))
         assert [type(o) for o in out] == [EventError, EventError] and time.monotonic() - t0 < 1.4
         assert out[0].code == "delivery_timeout"  # type: ignore[union-attr]
-        blocked.result(5)
+        assert ticks >= 5  # the loop kept running while the write lock was taken
+        tick_task.cancel()
+        blocker.execute("ROLLBACK")
+        blocker.close()
+        await log.flush(10)  # the timed-out call is committed once the lock is free
         out = await log.produce_columns(["a", "b", "a"], [b"x", b"y", b"z"], [None, b"k", None], [5, None, 7])
         assert out == [None, None, None]
         got = await collect(log, ["a", "b"], Start.beginning())
@@ -435,6 +452,139 @@ def test_delivery_timeout_and_columns(tmp_path: Path) -> None:
         while log._watches and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
         assert not log._watches
+        await log.close()
+
+    run(main())
+
+
+def test_concurrent_calls_share_commits_and_fsyncs(tmp_path: Path) -> None:
+    """Every produce call reaching the log in one loop iteration shares one transaction and one fsync;
+    calls committed while an fsync runs share the next one."""
+
+    async def main() -> None:
+        log = SQLiteLog(tmp_path)
+        log.claim()
+        outs = await asyncio.gather(*(log.produce(msgs("g", 3, prefix=f"g{i}-")) for i in range(200)))
+        assert all(o == [None] * 3 for o in outs)
+        assert log.counters["commits"] == 1 and log.counters["fsyncs"] == 1, log.counters
+
+        # 8 producers, 50 calls each: never one commit or fsync per call
+        async def producer(n: int) -> None:
+            for b in range(50):
+                assert await log.produce([Message("w", f"{n}-{b}".encode())]) == [None]
+
+        await asyncio.gather(*(producer(n) for n in range(8)))
+        counters = log.counters
+        assert counters["commits"] <= 1 + 100 and counters["fsyncs"] <= counters["commits"], counters
+        recs = await collect(log, ["g", "w"], Start.beginning())
+        assert sorted(r.offset for r in recs if r.topic == "g") == list(range(600))
+        assert sorted(r.offset for r in recs if r.topic == "w") == list(range(400))
+        assert len({r.value for r in recs}) == 1000
+        await log.close()
+
+    run(main())
+
+
+def test_produce_from_two_event_loops(tmp_path: Path) -> None:
+    """One log used from two event loops on two threads at once (and from asyncio.to_thread)."""
+
+    async def produce_many(log: SQLiteLog, name: str) -> list[list[Exception | None]]:
+        return await asyncio.gather(*(log.produce(msgs("x", 4, prefix=f"{name}{i}-")) for i in range(150)))
+
+    async def main() -> None:
+        log = SQLiteLog(tmp_path)
+        log.claim()
+
+        def other_loop() -> list[list[Exception | None]]:
+            return asyncio.run(produce_many(log, "t"))
+
+        mine, theirs = await asyncio.gather(produce_many(log, "m"), asyncio.to_thread(other_loop))
+        assert all(o == [None] * 4 for o in mine + theirs)
+        await log.produce(msgs("x", 1, prefix="last"), hasty=True)
+        await log.flush(10)
+        recs = await collect(log, ["x"], Start.beginning())
+        assert [r.offset for r in recs] == list(range(1201))
+        assert len({r.value for r in recs}) == 1201
+        await log.close()
+
+    run(main())
+
+
+def test_wal_is_checkpointed_under_sustained_writes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the automatic checkpoint off, the checkpointer thread keeps the WAL bounded while writes go on,
+    and close() leaves a database that holds everything without its WAL."""
+    import eventplatform.log.sqlite as sqlite_module
+
+    monkeypatch.setattr(sqlite_module, "_CHECKPOINT_PAGES", 100)
+
+    async def main() -> None:
+        log = SQLiteLog(tmp_path, synchronous="normal")
+        wal = tmp_path / f"partition-{log.claim()}.db-wal"
+        biggest = 0
+        for i in range(2000):  # one commit each: a 16 KiB WAL frame at least, 32 MB without checkpoints
+            await log.produce([Message("c", f"{i}".encode())])
+            if i % 50 == 0:
+                biggest = max(biggest, wal.stat().st_size)
+        assert log.counters["checkpoints"] >= 5, log.counters
+        # restarts keep the WAL far below 2000 frames (a few hundred while the checkpointer catches up)
+        assert biggest < 1000 * 16_408, biggest
+        await log.close()
+        assert not wal.exists() or wal.stat().st_size == 0  # SQLite checkpointed and removed it at close
+        reader = SQLiteLog(tmp_path)
+        assert [r.value for r in await collect(reader, ["c"], Start.beginning())] == [
+            f"{i}".encode() for i in range(2000)
+        ]
+        await reader.close()
+
+    run(main())
+
+
+def test_fsync_failure_fails_the_waiting_calls(tmp_path: Path) -> None:
+    """A failed fsync fails every call waiting on it with LOG_UNAVAILABLE, and the partition takes no
+    more writes (a later fsync could not vouch for them); re-opening the log recovers."""
+
+    async def main() -> None:
+        log = SQLiteLog(tmp_path)
+        log.claim()
+        assert await log.produce(msgs("f", 2)) == [None, None]
+        writer = log._writer
+        assert writer is not None
+
+        def broken(fd: int) -> None:
+            raise OSError(5, "Input/output error")
+
+        writer.syncer.fsync = broken
+        outs = await asyncio.gather(*(log.produce(msgs("f", 2)) for _ in range(5)))
+        for out in outs:
+            assert all(isinstance(o, EventError) and o.code == "log_unavailable" for o in out), out
+            assert "fsync failed" in str(out[0])
+        later = await log.produce(msgs("f", 1))
+        assert isinstance(later[0], EventError) and later[0].code == "log_unavailable"
+        with pytest.raises(EventError):
+            await log.flush(5)
+        await log.close()
+        again = SQLiteLog(tmp_path)
+        assert await again.produce(msgs("f", 1, prefix="ok")) == [None]
+        await again.close()
+
+    run(main())
+
+
+def test_hasty_then_flush_is_durable(tmp_path: Path) -> None:
+    """Hasty calls return at once and are committed at the next loop iteration; flush() waits for their
+    commit and, with synchronous=full, for an fsync after it."""
+
+    async def main() -> None:
+        log = SQLiteLog(tmp_path)
+        log.claim()
+        for i in range(20):
+            assert await log.produce(msgs("h", 5, prefix=f"{i}-"), hasty=True) == [None] * 5
+        assert log.counters["fsyncs"] == 0  # nobody waited for durability yet
+        await log.flush(10)
+        assert log.counters["fsyncs"] == 1
+        assert (await log.watermarks("h"))[0] == (0, 100)
+        await log.ensure_topics(["later"])
+        assert "later" in await log.list_topics()
         await log.close()
 
     run(main())

@@ -19,14 +19,43 @@ Why it looks like this:
   ``_INDEX_EVERY`` records (first offset, maximum timestamp before it): finding the earliest offset with
   ``timestamp >= T`` is an index seek plus a short scan, without an index on every row. A small commit
   therefore touches only the topic table's last page (and now and then the checkpoint table).
-* **Group commit.** ``produce`` hands its batch to a writer thread and awaits a future. The writer drains
-  everything queued, writes it in **one transaction** (``executemany`` per topic, offsets assigned in
-  memory) and resolves every waiting future after ``COMMIT``. Concurrent requests share one commit.
-* **Durability.** ``synchronous="full"`` (default): WAL + ``synchronous=FULL`` fsyncs the WAL at every
-  commit, so an acknowledged event survives a power loss, not only a crash. ``synchronous="normal"``
-  (WAL + NORMAL) skips that fsync: the commit is still written to the OS before we acknowledge, which is
-  enough to survive a SIGKILL of the process (the test kills a producer that way), but not a kernel crash or
-  power loss. Choose in the URL: ``sqlite:///DIR?synchronous=normal``.
+* **Group commit, on the producing event loop.** ``produce`` appends its batch to the writer's pending list
+  and, unless one is already scheduled for that event loop, schedules a flush with ``loop.call_soon``; so
+  every request that reaches ``produce`` in one loop iteration shares **one transaction** (multi-row
+  INSERTs per topic, offsets assigned in memory). The flush commits on the loop's own thread: a commit of
+  a few small rows costs tens of µs, less than handing the batch to another thread and back (futex
+  wake-ups and GIL hand-offs on both sides). A ``threading.Lock`` guards the connection, since one log
+  may be used from several threads or loops. The loop thread never *waits* for SQLite, though: it takes
+  that lock only if it is free and begins with ``busy_timeout=0``; when the lock or the database is busy
+  (a commit from another loop, retention running in another process, ``ensure_topics``), the batch and
+  everything after it go to a committer thread that waits its turn, in order.
+* **Durability: the fsync is off the commit path (group fsync).** The writer connection runs
+  ``synchronous=NORMAL`` with ``wal_autocheckpoint=0``: COMMIT appends the transaction's frames (with the
+  commit marker) to the WAL with ``write()`` and returns without syncing. With ``synchronous="full"``
+  (default) the flush then hands its waiting calls to the partition's **syncer thread**, which calls
+  ``fdatasync`` on the WAL file (its own descriptor, re-opened if the file was unlinked or replaced; the
+  directory is fsynced after each (re-)open, as SQLite does for a new WAL) and only then resolves every
+  call committed before that fsync began, with one ``call_soon_threadsafe`` per event loop. Commits made
+  while an fsync runs are covered by the next one. This is exactly what ``synchronous=FULL`` does inside
+  COMMIT (sync the WAL after the commit's frames are written; fdatasync also flushes the file size, the
+  one metadata change a growing WAL needs), moved to another thread and shared by every commit since the
+  previous sync: an acknowledged event survives a power loss, not only a crash. The other syncs SQLite
+  makes in NORMAL mode stay: the checkpoint syncs the WAL before and the database file after copying
+  pages, and the writer syncs the WAL header when it restarts the WAL after a complete checkpoint (on the
+  loop thread, once per ~``_CHECKPOINT_PAGES`` pages). If an fsync fails, the calls waiting on it fail
+  with ``log_unavailable`` and the partition refuses every later write until the log is re-opened: after
+  a failed fsync Linux may drop the unwritten pages, WAL recovery stops at the first bad frame, and so no
+  later commit could honestly be called durable. ``synchronous="normal"`` (``sqlite:///DIR?
+  synchronous=normal``) skips the syncer's fsync: a call returns after COMMIT, when the data is in the OS
+  (it survives a SIGKILL of the process, which the tests do, but not a kernel crash or power loss).
+* **Checkpoints off the event loop.** With the automatic checkpoint off, a checkpointer thread runs ``PRAGMA
+  wal_checkpoint(PASSIVE)`` on its own connection once about ``_CHECKPOINT_PAGES`` pages were written
+  since the last one (estimated by the writer from the rows it commits): a bulk pass while commits go on,
+  then, if anything was committed meanwhile, a short catch-up pass holding the writer's lock, so that the
+  WAL is completely copied and the next commit starts it over (see ``_Checkpointer``). PASSIVE never
+  blocks readers in other processes, and the event loop hands its batches to the committer thread rather
+  than wait for the catch-up. ``close`` ends with a checkpoint, and SQLite checkpoints again (and removes
+  the WAL) when the last connection closes.
 """
 
 from __future__ import annotations
@@ -43,7 +72,7 @@ import sqlite3
 import threading
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from itertools import chain
 from pathlib import Path
@@ -59,6 +88,8 @@ _PARTITION_FILE = re.compile(r"^partition-(\d+)\.db$")
 _MAX_ROWS_PER_COMMIT = 100_000
 _READ_CHUNK = 2_000
 _INDEX_EVERY = 1_000  # records between time_index checkpoints
+_CHECKPOINT_PAGES = 1_000  # WAL pages written (estimated) between two checkpoints; SQLite's default too
+_BUSY_TIMEOUT_MS = 30_000  # how long the committer thread (never the event loop) waits for the write lock
 _MIN_TS = -(2**63)
 _DISCOVERY_INTERVAL = 1.0
 
@@ -78,6 +109,8 @@ CREATE TABLE IF NOT EXISTS time_index (
 
 
 _Outcome = list[Exception | None]
+# a call waiting for the fsync: (its event loop, its future, its event count; 0 = a flush() barrier)
+_Waiter = tuple[asyncio.AbstractEventLoop, asyncio.Future[Any], int]
 
 
 def _now_ms() -> int:
@@ -104,12 +137,6 @@ class _Job:
 
 
 @dataclass(slots=True)
-class _Call:
-    fn: Callable[[], Any]
-    future: concurrent.futures.Future[Any]
-
-
-@dataclass(slots=True)
 class _TopicState:
     id: int
     next_offset: int
@@ -121,27 +148,52 @@ class _TopicState:
         self.table = f"t{self.id}"
 
 
+class _Busy(Exception):
+    """BEGIN found the write lock taken (only raised when the caller must not wait)."""
+
+
+def _closed_error() -> EventError:
+    return EventError(Codes.LOG_UNAVAILABLE, "the SQLite log is closed")
+
+
 class _Writer:
-    """Owns one partition: its lock, its read-write connection and the group-commit thread."""
+    """Owns one partition: its lock file, its read-write connection, the committer and the syncer."""
 
     def __init__(self, directory: Path, partition: int, lock_fd: int, synchronous: str) -> None:
         self.partition = partition
         self.path = directory / f"partition-{partition}.db"
+        self.durable = synchronous == "full"
         self._lock_fd = lock_fd
-        self._queue: queue.SimpleQueue[_Job | _Call | None] = queue.SimpleQueue()
-        self._conn = sqlite3.connect(
+        self.lock = threading.Lock()  # the connection, the topic states, ``stopped`` and ``commits``
+        self._plock = threading.Lock()  # _pending, _scheduled and _handoff
+        self._pending: list[_Job] = []
+        self._scheduled: set[asyncio.AbstractEventLoop] = set()
+        self._handoff = False  # a committer run is queued or running: later batches go there too
+        self.stopped = False
+        self.commits = 0
+        self.pages = 0  # WAL pages written so far (an estimate, for the checkpoint schedule)
+        conn = self._conn = sqlite3.connect(
             self.path, isolation_level=None, check_same_thread=False, cached_statements=512
         )
-        self._conn.execute("PRAGMA page_size=16384")  # only takes effect in a new file; fewer page splits
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute(f"PRAGMA synchronous={'FULL' if synchronous == 'full' else 'NORMAL'}")
-        self._conn.execute("PRAGMA cache_size=-65536")
-        self._conn.execute("PRAGMA busy_timeout=30000")  # retention may hold the write lock briefly
-        self._conn.executescript(_SCHEMA)
-        self._topics: dict[str, _TopicState] = {}
-        self._load_topics()
-        self._thread = threading.Thread(target=self._run, name=f"sqlite-log-writer-{partition}", daemon=True)
-        self._thread.start()
+        try:
+            conn.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")  # retention may hold the write lock
+            conn.execute("PRAGMA page_size=16384")  # only takes effect in a new file; fewer page splits
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")  # the syncer thread fsyncs (see "Durability")
+            conn.execute("PRAGMA wal_autocheckpoint=0")  # the syncer thread checkpoints
+            conn.execute("PRAGMA cache_size=-65536")
+            conn.executescript(_SCHEMA)
+            self._topics: dict[str, _TopicState] = {}
+            self._load_topics()
+            conn.execute("PRAGMA busy_timeout=0")  # commits on an event loop never wait (see drain)
+        except BaseException:
+            conn.close()
+            raise
+        self._committer = concurrent.futures.ThreadPoolExecutor(
+            1, thread_name_prefix=f"sqlite-log-commit-{partition}"
+        )
+        self.syncer = _Syncer(self.path, partition)
+        self.checkpointer = _Checkpointer(self)
 
     def _load_topics(self) -> None:
         self._topics.clear()
@@ -171,156 +223,459 @@ class _Writer:
             self._topics[name] = state
         return state
 
+    # -- the produce path ---------------------------------------------------------------------------------
+
     def submit(self, job: _Job) -> None:
-        self._queue.put(job)
+        """Queue ``job``; its event loop commits everything queued at its next iteration."""
+        loop = job.loop
+        with self._plock:
+            self._pending.append(job)
+            if loop in self._scheduled:
+                return
+            self._scheduled.add(loop)
+        loop.call_soon(self._flush_soon, loop)
 
-    def call(self, fn: Callable[[], Any]) -> concurrent.futures.Future[Any]:
-        """Run ``fn`` on the writer thread, after everything queued before it is committed."""
-        fut: concurrent.futures.Future[Any] = concurrent.futures.Future()
-        self._queue.put(_Call(fn, fut))
-        return fut
+    def _flush_soon(self, loop: asyncio.AbstractEventLoop) -> None:
+        with self._plock:
+            self._scheduled.discard(loop)
+        self.drain(loop)
 
-    def ensure(self, topics: Sequence[str]) -> None:
+    def _take(self) -> list[_Job]:
+        with self._plock:
+            jobs, self._pending = self._pending, []
+        return jobs
+
+    def drain(self, here: asyncio.AbstractEventLoop | None) -> None:
+        """Commit every pending job now on this thread (``here`` is its running loop) if the connection and
+        the database's write lock are free; otherwise hand them to the committer thread. Never waits."""
+        if not self._handoff and self.lock.acquire(blocking=False):
+            try:
+                jobs = self._take()
+                while jobs:
+                    chunk, jobs = _split(jobs)
+                    try:
+                        self._commit(chunk, here, wait=False)
+                    except _Busy:
+                        with self._plock:
+                            self._pending[:0] = chunk + jobs
+                        break
+                else:
+                    return
+            finally:
+                self.lock.release()
+        self._hand_off()
+
+    def _hand_off(self) -> None:
+        with self._plock:
+            if self._handoff or not self._pending:
+                return
+            self._handoff = True
         try:
-            self._conn.execute("BEGIN IMMEDIATE")
-            for t in topics:
-                self._topic(t)
-            self._conn.execute("COMMIT")
-        except BaseException:
-            with contextlib.suppress(sqlite3.Error):
-                self._conn.execute("ROLLBACK")
-            self._load_topics()
-            raise
+            self._committer.submit(self._commit_pending)
+        except RuntimeError:  # the committer is shut down: the log is closing
+            with self._plock:
+                self._handoff = False
+            _deliver(_waiters(self._take()), _closed_error(), None)
 
-    def _run(self) -> None:
-        stop = False
-        while not stop:
-            item: _Job | _Call | None = self._queue.get()
-            batch: list[_Job] = []
-            rows = 0
+    def _commit_pending(self) -> None:
+        """The committer thread: commit everything pending, waiting for the write lock if need be."""
+        with self.lock:
             while True:
-                if item is None:
-                    stop = True
-                    break
-                if isinstance(item, _Job):
-                    batch.append(item)
-                    rows += item.count
-                else:
-                    if batch:
-                        self._commit(batch)
-                        batch, rows = [], 0
-                    self._run_call(item)
-                if rows >= _MAX_ROWS_PER_COMMIT:
-                    break
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-            if batch:
-                self._commit(batch)
-        self._conn.close()
+                with self._plock:
+                    jobs, self._pending = self._pending, []
+                    if not jobs:
+                        self._handoff = False
+                        return
+                while jobs:
+                    chunk, jobs = _split(jobs)
+                    self._commit(chunk, None, wait=True)
 
-    @staticmethod
-    def _run_call(call: _Call) -> None:
-        if not call.future.set_running_or_notify_cancel():
+    def _commit(self, jobs: list[_Job], here: asyncio.AbstractEventLoop | None, *, wait: bool) -> None:
+        """Write ``jobs`` in one transaction (the caller holds ``self.lock``), then pass their calls to the
+        syncer (durable) or resolve them (not durable, or failed). Raises _Busy (nothing written) if the
+        write lock is taken and ``wait`` is false."""
+        if self.stopped:
+            _deliver(_waiters(jobs), _closed_error(), here)
             return
-        try:
-            call.future.set_result(call.fn())
-        except BaseException as exc:
-            call.future.set_exception(exc)
-
-    def _commit(self, jobs: list[_Job]) -> None:
+        conn = self._conn
         error: Exception | None = None
+        pages = 0
         try:
-            self._conn.execute("BEGIN IMMEDIATE")
-            # topic -> [(values, keys, stamps)]; rows are then streamed to executemany by C-level iterators
-            # (zip/chain), so there is no per-row Python code on the write path.
-            groups: dict[str, list[tuple[Sequence[bytes], Sequence[bytes | None], Sequence[int]]]] = {}
-            for job in jobs:
-                topics = job.topics
-                t0 = topics[0]
-                if job.count == 1 or topics.count(t0) == job.count:
-                    part = groups.get(t0)
-                    if part is None:
-                        groups[t0] = [(job.values, job.keys, job.stamps)]
-                    else:
-                        part.append((job.values, job.keys, job.stamps))
-                    continue
-                split: dict[str, tuple[list[bytes], list[bytes | None], list[int]]] = {}
-                for topic, value, key, ts in zip(topics, job.values, job.keys, job.stamps, strict=True):
-                    cols = split.get(topic)
-                    if cols is None:
-                        cols = split[topic] = ([], [], [])
-                    cols[0].append(value)
-                    cols[1].append(key)
-                    cols[2].append(ts)
-                for topic, cols in split.items():
-                    groups.setdefault(topic, []).append(cols)
-            conn = self._conn
-            for topic, parts in groups.items():
-                state = self._topic(topic)
-                first = state.next_offset
-                count = sum(len(values) for values, _, _ in parts)
-                if state.since_index < 0 or state.since_index >= _INDEX_EVERY:
-                    conn.execute(
-                        "INSERT INTO time_index (topic_id, max_ts, first_offset) VALUES (?, ?, ?)",
-                        (state.id, state.max_ts, first),
-                    )
-                    state.since_index = 0
-                if len(parts) == 1:
-                    values, keys, stamps = parts[0]
-                    rows: Any = zip(range(first, first + count), stamps, keys, values, strict=True)
-                    top = max(stamps)
-                else:
-                    rows = zip(
-                        range(first, first + count),
-                        chain.from_iterable(p[2] for p in parts),
-                        chain.from_iterable(p[1] for p in parts),
-                        chain.from_iterable(p[0] for p in parts),
-                        strict=True,
-                    )
-                    top = max(max(p[2]) for p in parts)
-                _insert(conn, state.table, rows, count)
-                if top > state.max_ts:
-                    state.max_ts = top
-                state.next_offset = first + count
-                state.since_index += count
+            if wait:
+                conn.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                if not wait and exc.sqlite_errorcode == sqlite3.SQLITE_BUSY:
+                    raise _Busy from None
+                raise
+            pages = self._write(jobs)
             conn.execute("COMMIT")
+        except _Busy:
+            raise
         except Exception as exc:
             log.exception("SQLite log commit failed (partition %d)", self.partition)
             with contextlib.suppress(sqlite3.Error):
-                self._conn.execute("ROLLBACK")
+                conn.execute("ROLLBACK")
             with contextlib.suppress(sqlite3.Error):
                 self._load_topics()  # forget offsets handed out in the failed transaction
             error = exc
-        # one wake-up per event loop per commit, not one per request
-        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], _Outcome]]] = {}
+        finally:
+            if wait:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("PRAGMA busy_timeout=0")
+        waiters = _waiters(jobs)
+        if error is not None:
+            _deliver(waiters, EventError(Codes.LOG_UNAVAILABLE, f"SQLite log write failed: {error}"), here)
+            return
+        self.commits += 1
+        self.pages += pages
+        if not self.durable:
+            _deliver(waiters, None, here)
+        elif waiters:
+            self.syncer.committed(waiters)
+        self.checkpointer.poke(self.pages)
+
+    def _write(self, jobs: list[_Job]) -> int:
+        """The INSERTs of one transaction; returns an estimate of the WAL pages it writes."""
+        # topic -> [(values, keys, stamps)]; rows are then streamed to the INSERTs by C-level iterators
+        # (zip/chain), so there is no per-row Python code on the write path.
+        groups: dict[str, list[tuple[Sequence[bytes], Sequence[bytes | None], Sequence[int]]]] = {}
         for job in jobs:
-            if job.future is None:
+            topics = job.topics
+            t0 = topics[0]
+            if job.count == 1 or topics.count(t0) == job.count:
+                part = groups.get(t0)
+                if part is None:
+                    groups[t0] = [(job.values, job.keys, job.stamps)]
+                else:
+                    part.append((job.values, job.keys, job.stamps))
                 continue
-            if error is None:
-                outcome: list[Exception | None] = [None] * job.count
+            split: dict[str, tuple[list[bytes], list[bytes | None], list[int]]] = {}
+            for topic, value, key, ts in zip(topics, job.values, job.keys, job.stamps, strict=True):
+                cols = split.get(topic)
+                if cols is None:
+                    cols = split[topic] = ([], [], [])
+                cols[0].append(value)
+                cols[1].append(key)
+                cols[2].append(ts)
+            for topic, cols in split.items():
+                groups.setdefault(topic, []).append(cols)
+        conn = self._conn
+        pages = 0
+        for topic, parts in groups.items():
+            state = self._topic(topic)
+            first = state.next_offset
+            count = sum(len(values) for values, _, _ in parts)
+            if state.since_index < 0 or state.since_index >= _INDEX_EVERY:
+                conn.execute(
+                    "INSERT INTO time_index (topic_id, max_ts, first_offset) VALUES (?, ?, ?)",
+                    (state.id, state.max_ts, first),
+                )
+                state.since_index = 0
+                pages += 1
+            if len(parts) == 1:
+                values, keys, stamps = parts[0]
+                rows: Any = zip(range(first, first + count), stamps, keys, values, strict=True)
+                top = max(stamps)
+                size = sum(map(len, values))
             else:
-                failure = EventError(Codes.LOG_UNAVAILABLE, f"SQLite log write failed: {error}")
-                outcome = [failure] * job.count
-            by_loop.setdefault(job.loop, []).append((job.future, outcome))
-        for loop, done in by_loop.items():
+                rows = zip(
+                    range(first, first + count),
+                    chain.from_iterable(p[2] for p in parts),
+                    chain.from_iterable(p[1] for p in parts),
+                    chain.from_iterable(p[0] for p in parts),
+                    strict=True,
+                )
+                top = max(max(p[2]) for p in parts)
+                size = sum(sum(map(len, p[0])) for p in parts)
+            _insert(conn, state.table, rows, count)
+            if top > state.max_ts:
+                state.max_ts = top
+            state.next_offset = first + count
+            state.since_index += count
+            # the table's last leaf page, plus one page per 16 KiB of rows (~16 bytes of overhead each)
+            pages += 1 + ((size + 16 * count) >> 14)
+        return pages
+
+    # -- flush, topics, stop ------------------------------------------------------------------------------
+
+    async def barrier(self) -> None:
+        """Return once everything produced before (hasty included) is committed, and synced if durable."""
+        loop = asyncio.get_running_loop()
+        self.drain(loop)
+        if self._handoff:
             try:
-                loop.call_soon_threadsafe(_resolve_all, done)
-            except RuntimeError:  # the producer's event loop is gone: nobody is waiting
-                pass
+                done = self._committer.submit(lambda: None)  # FIFO: after the queued commits
+            except RuntimeError:
+                raise _closed_error() from None
+            await asyncio.wrap_future(done)
+        if self.durable:
+            fut: asyncio.Future[Any] = loop.create_future()
+            self.syncer.add_barrier(loop, fut)
+            await fut
+
+    def ensure(self, topics: Sequence[str]) -> None:
+        """Create ``topics`` (on the committer thread: it may wait for the write lock)."""
+        with self.lock:
+            if self.stopped:
+                raise _closed_error()
+            conn = self._conn
+            conn.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                for t in topics:
+                    self._topic(t)
+                conn.execute("COMMIT")
+            except BaseException:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+                self._load_topics()
+                raise
+            finally:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("PRAGMA busy_timeout=0")
+
+    def run(self, fn: Callable[[], Any]) -> concurrent.futures.Future[Any]:
+        """Run ``fn`` on the committer thread, after the batches handed to it before."""
+        try:
+            return self._committer.submit(fn)
+        except RuntimeError:
+            raise _closed_error() from None
 
     def stop(self) -> None:
-        self._queue.put(None)
-        self._thread.join()
+        """Commit what is queued, sync it, checkpoint, close. Calls queued after this fail as closed."""
+        self._committer.shutdown(wait=True)
+        with self.lock:
+            jobs = self._take()
+            while jobs:
+                chunk, jobs = _split(jobs)
+                self._commit(chunk, None, wait=True)
+            self.stopped = True
+        self.syncer.stop()
+        self.checkpointer.stop()
+        self._conn.close()
         with contextlib.suppress(OSError):
             os.close(self._lock_fd)
 
 
-def _resolve_all(done: list[tuple[asyncio.Future[list[Exception | None]], list[Exception | None]]]) -> None:
+def _split(jobs: list[_Job]) -> tuple[list[_Job], list[_Job]]:
+    """The first transaction's worth of ``jobs`` (at most ``_MAX_ROWS_PER_COMMIT`` rows, one job at least)
+    and the rest."""
+    rows = 0
+    for i, job in enumerate(jobs):
+        rows += job.count
+        if rows >= _MAX_ROWS_PER_COMMIT:
+            return jobs[: i + 1], jobs[i + 1 :]
+    return jobs, []
+
+
+def _waiters(jobs: Iterable[_Job]) -> list[_Waiter]:
+    return [(job.loop, job.future, job.count) for job in jobs if job.future is not None]
+
+
+def _deliver(waiters: list[_Waiter], error: Exception | None, here: asyncio.AbstractEventLoop | None) -> None:
+    """Resolve ``waiters`` (all succeeded, or all failed with ``error``): directly for the loop running on
+    this thread (``here``), with one ``call_soon_threadsafe`` per other loop."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], Any]]] = {}
+    for loop, fut, count in waiters:
+        if error is None:
+            outcome: Any = [None] * count
+        else:
+            outcome = [error] * count if count else error  # a flush() barrier raises
+        done = by_loop.get(loop)
+        if done is None:
+            by_loop[loop] = [(fut, outcome)]
+        else:
+            done.append((fut, outcome))
+    for loop, done in by_loop.items():
+        if loop is here:
+            _resolve_all(done)
+            continue
+        try:
+            loop.call_soon_threadsafe(_resolve_all, done)
+        except RuntimeError:  # the producer's event loop is gone: nobody is waiting
+            pass
+
+
+def _resolve_all(done: list[tuple[asyncio.Future[Any], Any]]) -> None:
     for fut, outcome in done:
-        if not fut.done():
+        if fut.done():
+            continue
+        if isinstance(outcome, BaseException):
+            fut.set_exception(outcome)
+        else:
             fut.set_result(outcome)
+
+
+class _Syncer:
+    """The thread that makes commits durable: one fdatasync of the WAL per group of commits, then the calls
+    committed before it began are resolved. See "Durability" in the module docstring."""
+
+    def __init__(self, db_path: Path, partition: int) -> None:
+        self.wal_path = db_path.with_name(db_path.name + "-wal")
+        self.partition = partition
+        self.fsync: Callable[[int], None] = os.fdatasync  # a unit test swaps in a failing one
+        self.fsyncs = 0
+        self.failed: OSError | None = None  # set by a failed fsync: nothing after it is durable
+        self._queue: queue.SimpleQueue[list[_Waiter] | None] = queue.SimpleQueue()
+        self._stop_lock = threading.Lock()
+        self._stopping = False
+        self._fd = -1
+        self._new_fd = False
+        self._thread = threading.Thread(target=self._run, name=f"sqlite-log-sync-{partition}", daemon=True)
+        self._thread.start()
+
+    def committed(self, waiters: list[_Waiter]) -> None:
+        """``waiters``' rows are committed (called under the writer's lock, so never after ``stop``)."""
+        self._queue.put(waiters)
+
+    def add_barrier(self, loop: asyncio.AbstractEventLoop, fut: asyncio.Future[Any]) -> None:
+        """Resolve ``fut`` after an fsync that starts from now on."""
+        with self._stop_lock:
+            if self._stopping:
+                fut.set_exception(_closed_error())
+                return
+            self._queue.put([(loop, fut, 0)])
+
+    def stop(self) -> None:
+        with self._stop_lock:
+            self._stopping = True
+            self._queue.put(None)
+        self._thread.join()
+
+    def _run(self) -> None:
+        stop = False
+        while not stop:
+            item = self._queue.get()
+            waiters: list[_Waiter] = []
+            while True:  # everything committed so far shares this fsync
+                if item is None:
+                    stop = True
+                else:
+                    waiters.extend(item)
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+            if waiters:
+                self._sync(waiters)
+        if self._fd >= 0:
+            with contextlib.suppress(OSError):
+                os.close(self._fd)
+
+    def _sync(self, waiters: list[_Waiter]) -> None:
+        """fdatasync the WAL, then resolve ``waiters`` (all were committed before it began)."""
+        error = self.failed
+        if error is None:
+            try:
+                fd = self._wal_fd()
+                self.fsync(fd)
+                if self._new_fd:  # a new WAL's directory entry must be durable too
+                    dfd = os.open(self.wal_path.parent, os.O_RDONLY | os.O_DIRECTORY)
+                    try:
+                        os.fsync(dfd)
+                    finally:
+                        os.close(dfd)
+                    self._new_fd = False
+                self.fsyncs += 1
+            except OSError as exc:
+                log.error(
+                    "fsync of %s failed: %s; the calls waiting on it fail and partition %d takes no more"
+                    " writes until the log is re-opened",
+                    self.wal_path,
+                    exc,
+                    self.partition,
+                )
+                self.failed = error = exc
+        failure = None
+        if error is not None:
+            failure = EventError(Codes.LOG_UNAVAILABLE, f"SQLite log fsync failed: {error}")
+        _deliver(waiters, failure, None)
+
+    def _wal_fd(self) -> int:
+        """Our descriptor of the WAL file, re-opened if the file was unlinked or replaced."""
+        fd = self._fd
+        if fd >= 0:
+            if os.fstat(fd).st_nlink > 0:  # an unlinked or replaced (renamed over) file has no link left
+                return fd
+            self._fd = -1
+            os.close(fd)
+        self._fd = os.open(self.wal_path, os.O_RDONLY | os.O_CLOEXEC)
+        self._new_fd = True
+        return self._fd
+
+
+class _Checkpointer:
+    """The thread that keeps the WAL short: PASSIVE checkpoints on its own connection, about every
+    ``_CHECKPOINT_PAGES`` pages the writer commits.
+
+    A checkpoint that runs while commits go on never copies the newest frames, and SQLite starts the WAL
+    over only if a write transaction begins when *every* frame is copied. So a checkpoint is two passes:
+    the bulk without any lock (commits continue on the event loop), then, if anything was committed
+    meanwhile, a short catch-up pass holding the writer's lock (for that moment the event loop hands its
+    batches to the committer thread rather than wait). The next commit then restarts the WAL, unless a
+    reader in another process still reads old frames; the next checkpoint tries again."""
+
+    def __init__(self, writer: _Writer) -> None:
+        self.writer = writer
+        self.checkpoints = 0
+        self.last: tuple[int, int, int] | None = None  # (busy, WAL frames, frames copied) of the last pass
+        self._mark = 0  # the writer's page count at the last checkpoint
+        self._wake = threading.Event()
+        self._stopping = False
+        self._conn: sqlite3.Connection | None = None
+        self._thread = threading.Thread(
+            target=self._run, name=f"sqlite-log-checkpoint-{writer.partition}", daemon=True
+        )
+        self._thread.start()
+
+    def poke(self, pages: int) -> None:
+        """The writer's page count after a commit (called under the writer's lock)."""
+        if pages - self._mark >= _CHECKPOINT_PAGES and not self._wake.is_set():
+            self._wake.set()
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait()
+            self._wake.clear()
+            if self._stopping:
+                return
+            self.checkpoint(final=False)
+
+    def _pass(self) -> tuple[int, int, int] | None:
+        try:
+            if self._conn is None:
+                self._conn = sqlite3.connect(self.writer.path, isolation_level=None, check_same_thread=False)
+                self._conn.execute("PRAGMA synchronous=NORMAL")  # checkpoints still sync WAL and database
+            row = self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        except sqlite3.Error as exc:
+            log.warning("SQLite log checkpoint of %s failed: %s", self.writer.path, exc)
+            return None
+        self.last = (int(row[0]), int(row[1]), int(row[2]))
+        return self.last
+
+    def checkpoint(self, *, final: bool) -> None:
+        w = self.writer
+        mark, commits = w.pages, w.commits
+        done = None if final else self._pass()
+        if final or (done is not None and (w.commits != commits or done[1] != done[2])):
+            with w.lock:
+                mark = w.pages
+                done = self._pass()
+        if done is not None:
+            self.checkpoints += 1
+        self._mark = mark
+
+    def stop(self) -> None:
+        """Stop the thread and checkpoint a last time (the writer commits nothing any more)."""
+        self._stopping = True
+        self._wake.set()
+        self._thread.join()
+        self.checkpoint(final=True)
+        if self._conn is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self._conn.close()
 
 
 # Rows are inserted by multi-row INSERT statements of these sizes (e.g. 100 rows = 64 + 32 + 4): a handful
@@ -643,13 +998,19 @@ class SQLiteLog:
             return [exc] * len(values)
         except (OSError, sqlite3.Error) as exc:
             return [EventError(Codes.LOG_UNAVAILABLE, f"cannot open the SQLite log: {exc}")] * len(values)
+        if writer.syncer.failed is not None:
+            failure = EventError(
+                Codes.LOG_UNAVAILABLE,
+                f"SQLite log fsync failed earlier ({writer.syncer.failed}); re-open the log to write again",
+            )
+            return [failure] * len(values)
         if None in timestamps:
             now = _now_ms()
             stamps: Sequence[int] = [now if t is None else t for t in timestamps]
         else:
             stamps = timestamps  # type: ignore[assignment]
         loop = asyncio.get_running_loop()
-        if hasty:
+        if hasty:  # committed at the loop's next iteration, not awaited
             writer.submit(_Job(topics, values, keys, stamps, loop, None))
             return [None] * len(values)
         fut: asyncio.Future[list[Exception | None]] = loop.create_future()
@@ -663,11 +1024,21 @@ class SQLiteLog:
         return await fut
 
     async def flush(self, timeout: float | None = None) -> int:
-        """Wait until everything queued (hasty included) is committed; returns 0 (nothing left)."""
+        """Wait until everything produced so far (hasty included) is committed and, with
+        ``synchronous="full"``, fsynced; returns 0 (nothing left). Raises ``EventError(LOG_UNAVAILABLE)``
+        if that fsync failed."""
         if self._writer is None:
             return 0
-        await asyncio.wait_for(asyncio.wrap_future(self._writer.call(lambda: None)), timeout)
+        await asyncio.wait_for(self._writer.barrier(), timeout)
         return 0
+
+    @property
+    def counters(self) -> dict[str, int]:
+        """Transactions committed, WAL fsyncs and checkpoints of this process's partition so far."""
+        w = self._writer
+        if w is None:
+            return {"commits": 0, "fsyncs": 0, "checkpoints": 0}
+        return {"commits": w.commits, "fsyncs": w.syncer.fsyncs, "checkpoints": w.checkpointer.checkpoints}
 
     async def ensure_topics(
         self, topics: Sequence[str], *, partitions: int | None = None, replication: int | None = None
@@ -676,7 +1047,9 @@ class SQLiteLog:
         (a topic appears in a partition with its first event)."""
         if self._writer is not None and topics:
             writer, names = self._writer, list(topics)
-            await asyncio.wrap_future(writer.call(lambda: writer.ensure(names)))
+            await asyncio.wrap_future(writer.run(lambda: writer.ensure(names)))
+            if writer.durable:
+                await writer.barrier()
 
     # -- reading -----------------------------------------------------------------------------------------
 
