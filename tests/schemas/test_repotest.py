@@ -436,16 +436,16 @@ def test_yaml_and_json_content_types_match_reference(tmp_path: Path) -> None:
 def test_no_fork_while_other_threads_run() -> None:
     import threading
 
-    from eventplatform.schemas import repotest
+    from eventplatform.schemas import forking
 
     pid = os.getpid()
     stop = threading.Event()
     thread = threading.Thread(target=stop.wait)
     thread.start()
     try:
-        assert repotest._fork_map(lambda c: (os.getpid(), c), [1, 2]) == [(pid, 1), (pid, 2)]
+        assert forking.fork_map(lambda c: (os.getpid(), c), [1, 2]) == [(pid, 1), (pid, 2)]
     finally:
         stop.set()
         thread.join()
-    results = repotest._fork_map(lambda c: (os.getpid(), c), [1, 2])
+    results = forking.fork_map(lambda c: (os.getpid(), c), [1, 2])
     assert results[0][0] != pid and results[1] == (pid, 2)

@@ -19,6 +19,7 @@ from eventplatform.schemas.bounds import enforce_numeric_bounds
 from eventplatform.schemas.config import Options
 from eventplatform.schemas.dereference import Fetcher, clone, dereference, external_refs
 from eventplatform.schemas.examples import ExampleError, generate_example
+from eventplatform.schemas.forking import fork_map, free_workers
 from eventplatform.schemas.merge import MergeError, merge_all_of
 from eventplatform.schemas.tool_errors import SchemaToolError
 from eventplatform.schemas.version import coerce_version, schema_version, semver_key
@@ -210,73 +211,11 @@ def _levels(order: list[_Job], jobs: list[_Job]) -> list[list[_Job]]:
     return levels
 
 
-_MIN_PARALLEL = 8
+_MIN_PARALLEL = 8  # a level of fewer schemas is not worth a fork
 
 
-def _can_fork(n_jobs: int) -> bool:
-    """Forking a worker pays off for a big level on a multi-core machine in a single-threaded process."""
-    wanted = os.environ.get("EVENTPLATFORM_SCHEMA_JOBS")  # "1": never fork, "2": fork even when busy
-    if n_jobs < _MIN_PARALLEL or not hasattr(os, "fork") or wanted == "1":
-        return False
-    import threading
-
-    if threading.active_count() != 1:
-        return False
-    if wanted == "2":
-        return True
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:
-        cpus = os.cpu_count() or 1
-    try:
-        busy = os.getloadavg()[0]
-    except OSError:
-        busy = 0.0
-    return cpus >= 2 and busy <= cpus - 1  # only when a core is actually free
-
-
-def _fork_worker(jobs: list[_Job], options: Options, fetcher: Fetcher) -> tuple[int, int]:
-    """Materialize ``jobs`` in a forked child; returns (pid, read fd) for :func:`_collect_worker`."""
-    import pickle
-
-    read_fd, write_fd = os.pipe()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    pid = os.fork()
-    if pid == 0:  # child: compute, send, exit without running the parent's cleanup
-        code = 0
-        try:
-            os.close(read_fd)
-            try:
-                payload: Any = ("ok", [_materialize_job(j, options, fetcher) for j in jobs])
-            except SchemaToolError as exc:
-                payload = ("error", (exc.file, exc.pointer, exc.message))
-            except BaseException as exc:  # reported by the parent as a one-line error
-                payload = ("crash", f"{type(exc).__name__}: {exc}")
-            with os.fdopen(write_fd, "wb") as fh:
-                fh.write(pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL))
-        except BaseException:
-            code = 1
-        finally:
-            os._exit(code)
-    os.close(write_fd)
-    return pid, read_fd
-
-
-def _collect_worker(pid: int, read_fd: int, jobs: list[_Job]) -> list[MaterializeResult]:
-    import pickle
-
-    with os.fdopen(read_fd, "rb") as fh:
-        data = fh.read()
-    os.waitpid(pid, 0)
-    if not data:
-        raise SchemaToolError(jobs[0].source, "", "materialize worker process died")
-    kind, value = pickle.loads(data)  # our own child process
-    if kind == "error":
-        raise SchemaToolError(*value)
-    if kind == "crash":
-        raise SchemaToolError(jobs[0].source, "", f"materialize worker failed: {value}")
-    return list(value)
+def _materialize_jobs(jobs: list[_Job], options: Options, fetcher: Fetcher) -> list[MaterializeResult]:
+    return [_materialize_job(job, options, fetcher) for job in jobs]
 
 
 def _build(jobs: list[_Job], options: Options, fetcher: Fetcher) -> list[MaterializeResult]:
@@ -290,16 +229,12 @@ def _build(jobs: list[_Job], options: Options, fetcher: Fetcher) -> list[Materia
     overlay_paths: list[str] = []
     try:
         for level in _levels(order, jobs):
-            if _can_fork(len(level)):
-                theirs = level[1::2]
-                pid, fd = _fork_worker(theirs, options, fetcher)
-                try:
-                    for job in level[0::2]:
-                        done[id(job)] = _materialize_job(job, options, fetcher)
-                finally:
-                    worker_results = _collect_worker(pid, fd, theirs)
-                for job, result in zip(theirs, worker_results, strict=True):
-                    done[id(job)] = result
+            if free_workers(len(level), _MIN_PARALLEL) >= 2:
+                theirs, mine = level[1::2], level[0::2]
+                parts = fork_map(lambda js: _materialize_jobs(js, options, fetcher), [theirs, mine])
+                for part_jobs, part in zip((theirs, mine), parts, strict=True):
+                    for job, result in zip(part_jobs, part, strict=True):
+                        done[id(job)] = result
             else:
                 for job in level:
                     done[id(job)] = _materialize_job(job, options, fetcher)

@@ -22,13 +22,13 @@ from __future__ import annotations
 import itertools
 import os
 import re
-import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from eventplatform.schemas.compat import Finding, compare, same_data
+from eventplatform.schemas.forking import fork_map, free_workers
 from eventplatform.schemas.robustness import CASES as ROBUSTNESS_CASES
 from eventplatform.schemas.robustness import run_case
 
@@ -193,80 +193,6 @@ def _parse_files(paths: Sequence[str], options: Options) -> list[SchemaInfo | Fi
     return out
 
 
-def _workers(n_items: int, threshold: int) -> int:
-    """Processes worth forking: one per *free* CPU (or ``EVENTPLATFORM_WORKERS``), none for small repos.
-
-    On a busy machine a second process only adds its start-up work (measured: slower at load 7 on 2 cores),
-    so, like the materializer, we fork only when the load average leaves (more than half) a core free.
-    """
-    # EVENTPLATFORM_SCHEMA_JOBS is what the materializer reads; either works here
-    wanted = os.environ.get("EVENTPLATFORM_WORKERS") or os.environ.get("EVENTPLATFORM_SCHEMA_JOBS") or ""
-    if n_items < threshold or wanted == "1":
-        return 1
-    if wanted.isdigit():
-        return max(1, min(int(wanted), 8))
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    try:
-        busy = os.getloadavg()[0]
-    except (OSError, AttributeError):
-        busy = 0.0
-    return min(cpus, 8) if busy < cpus - 0.5 else 1
-
-
-def _fork_map(
-    func: Callable[[Any], Any], chunks: list[Any], local: Callable[[Any], Any] | None = None
-) -> list[Any]:
-    """Run ``func`` on each chunk in forked children (results pickled back); the last chunk runs here,
-    with ``local`` when given (its result need not cross a pipe).
-
-    Not ``ProcessPoolExecutor`` (fork context, ``func`` handed over through a global): measured slower here,
-    about 45 ms to import ``concurrent.futures.process`` cold plus about 4 ms more per call, on a run that
-    takes 0.25-0.5 s.
-    """
-    import pickle
-    import threading
-
-    local = local or func
-    # forking a process with other threads running can deadlock the child (locks held by those threads)
-    if len(chunks) <= 1 or not hasattr(os, "fork") or threading.active_count() != 1:
-        return [local(c) for c in chunks]
-    children: list[tuple[int, int, Any]] = []
-    for chunk in chunks[:-1]:
-        read_fd, write_fd = os.pipe()
-        pid = os.fork()
-        if pid == 0:  # child
-            os.close(read_fd)
-            try:
-                payload = pickle.dumps(("ok", func(chunk)), protocol=pickle.HIGHEST_PROTOCOL)
-            except BaseException as exc:  # pragma: no cover - reported by the parent
-                payload = pickle.dumps(("error", repr(exc)))
-            with os.fdopen(write_fd, "wb") as fh:
-                fh.write(payload)
-            os._exit(0)
-        os.close(write_fd)
-        children.append((pid, read_fd, chunk))
-    last = local(chunks[-1])
-    results = []
-    for pid, read_fd, chunk in children:
-        with os.fdopen(read_fd, "rb") as fh:
-            data = fh.read()
-        os.waitpid(pid, 0)
-        if not data:
-            # A forked child can die when a native library's threads (invisible to ``threading``) held a
-            # lock at fork time. The work is pure, so redo it here rather than fail the run.
-            print(
-                f"eventplatform: a worker process died; redoing its {len(chunk)} items", file=sys.stderr
-            )
-            results.append(func(chunk))
-            continue
-        status, value = pickle.loads(data)
-        if status != "ok":
-            raise RuntimeError(f"a test worker failed: {value}")
-        results.append(value)
-    results.append(last)
-    return results
-
-
 def _split(items: Sequence[Any], n: int, weights: Sequence[int] | None = None) -> list[list[Any]]:
     """Round-robin split keeps the chunks balanced when item costs vary with position; ``weights`` give
     chunk k ``weights[k]`` items per round."""
@@ -290,7 +216,7 @@ def discover(
     from eventplatform.schemas.discovery import find_schema_paths, is_ignored, sort_infos
 
     paths = find_schema_paths(options)
-    n = workers if workers is not None else _workers(len(paths), 60)
+    n = workers if workers is not None else free_workers(len(paths), 60)
     parsed: list[SchemaInfo | FileError] = []
     # this process also does the warm-up while the workers parse, so it takes a smaller share of files
     chunks = _split(paths, n, [3] * (n - 1) + [2] if warm_up is not None and n > 1 else None)
@@ -301,7 +227,7 @@ def discover(
             warm_up()
         return out
 
-    results = _fork_map(lambda c: _parse_files_json(c, options), chunks, local)
+    results = fork_map(lambda c: _parse_files_json(c, options), chunks, local)
     for result in results:
         parsed.extend(_from_json(result) if isinstance(result, bytes) else result)
     order = {path: index for index, path in enumerate(paths)}
@@ -887,9 +813,9 @@ def run_tests(
         groups_by_title.setdefault(info.title, []).append(info)
     groups = list(groups_by_title.items())
 
-    n = workers if workers is not None else _workers(len(groups), 16)
+    n = workers if workers is not None else free_workers(len(groups), 16)
     chunks = _split(groups, max(1, n))
-    partials = _fork_map(lambda chunk: _run_titles(ctx, chunk, suites), [c for c in chunks if c] or [[]])
+    partials = fork_map(lambda chunk: _run_titles(ctx, chunk, suites), [c for c in chunks if c] or [[]])
 
     run = TestRun(ctx.base_label)
     for error in errors:
