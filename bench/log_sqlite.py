@@ -5,8 +5,10 @@
 
 Prints, per scenario (events per produce call x concurrent producers), events/s for acknowledged (durable)
 produce calls and the CPU time of the whole process (``process_time``: every thread) per produce call and
-per event. CPU time is the figure to compare on a shared 2-core machine; wall-clock rates depend on the
-disk and on whoever else is running. ``--impl FILE`` loads ``SQLiteLog`` from another copy of the module
+per event, minus ``--work-us`` (CPU the bench burns on the event loop before each call, as a request's own
+parsing and validation would). ``--think-ms`` spreads arrivals over time as a server's clients do. CPU
+time is the figure to compare on a shared 2-core machine; wall-clock rates depend on the disk and on
+whoever else is running. ``--impl FILE`` loads ``SQLiteLog`` from another copy of the module
 (e.g. an older version) so that old and new can be run interleaved on the same machine state.
 """
 
@@ -15,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib.util
+import random
 import sqlite3
 import sys
 import tempfile
@@ -50,7 +53,15 @@ def load_impl(path: str | None) -> Any:
 
 
 async def run(
-    cls: Any, events: int, batch: int, concurrency: int, synchronous: str, directory: str, read: bool
+    cls: Any,
+    events: int,
+    batch: int,
+    concurrency: int,
+    synchronous: str,
+    directory: str,
+    read: bool,
+    work: float = 0.0,
+    think: float = 0.0,
 ) -> dict[str, float]:
     log = cls(directory, synchronous=synchronous)
     payload = [Message("eqiad.test.event", small_event(i)) for i in range(batch)]
@@ -58,14 +69,29 @@ async def run(
     batches = events // batch
     todo = iter(range(batches))
 
+    rng = random.Random(1)
+    # the request's own work on the event loop (parsing, validation), holding the GIL: a fixed number of
+    # orjson round trips, calibrated in CPU time (not wall time, which other processes would stretch)
+    sample = small_event(0)
+    c0 = time.process_time()
+    for _ in range(5000):
+        orjson.dumps(orjson.loads(sample))
+    per_op = (time.process_time() - c0) / 5000
+    ops = round(work / per_op) if work else 0
+
     async def worker() -> None:
         for _ in todo:
+            for _ in range(ops):
+                orjson.dumps(orjson.loads(sample))
             out = await log.produce(payload)
             assert out[0] is None, out[0]
+            if think:  # the client's round trip: arrivals spread over time instead of lockstep waves
+                await asyncio.sleep(rng.uniform(0, think))
 
     t0, cpu0 = time.perf_counter(), time.process_time()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     dt, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+    cpu -= batches * ops * per_op  # the simulated request work is not the log's
     n = batches * batch
     counters = getattr(log, "counters", None)
     extra = ""
@@ -76,7 +102,8 @@ async def run(
         )
     print(
         f"produce: {n} events in batches of {batch}, {concurrency} concurrent producers, "
-        f"synchronous={synchronous}: {n / dt:,.0f} events/s ({dt:.2f} s); "
+        f"synchronous={synchronous}, work {work * 1e6:.0f} µs, think {think * 1e3:g} ms: "
+        f"{n / dt:,.0f} events/s ({dt:.2f} s); "
         f"CPU {cpu / batches * 1e6:,.1f} µs per produce call, {cpu / n * 1e6:.2f} µs per event{extra}",
         flush=True,
     )
@@ -127,6 +154,12 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=1, help="run every scenario this many times")
     ap.add_argument("--synchronous", choices=["full", "normal"], default="full")
     ap.add_argument(
+        "--work-us", type=float, default=0.0, help="CPU spent on the loop before each call (not counted)"
+    )
+    ap.add_argument(
+        "--think-ms", type=float, default=0.0, help="each producer sleeps uniform(0, this) between calls"
+    )
+    ap.add_argument(
         "--impl", default=None, help="load SQLiteLog from this file instead (old/new comparisons)"
     )
     ap.add_argument("--read", action="store_true", help="also time reading everything back")
@@ -141,7 +174,19 @@ def main() -> None:
         for batch, concurrency in scenarios:
             events = args.events or max(20_000, 2000 * batch)
             with tempfile.TemporaryDirectory(dir=".") as d:
-                asyncio.run(run(cls, events, batch, concurrency, args.synchronous, d, args.read))
+                asyncio.run(
+                    run(
+                        cls,
+                        events,
+                        batch,
+                        concurrency,
+                        args.synchronous,
+                        d,
+                        args.read,
+                        args.work_us / 1e6,
+                        args.think_ms / 1e3,
+                    )
+                )
                 if args.baseline:
                     baseline(events, batch * concurrency, args.synchronous, d)
 

@@ -169,6 +169,9 @@ class _Writer:
         self._pending: list[_Job] = []
         self._scheduled: set[asyncio.AbstractEventLoop] = set()
         self._handoff = False  # a committer run is queued or running: later batches go there too
+        # durable mode: calls wait for an fsync; loops that left batches pending meanwhile (see _flush_soon)
+        self._in_flight = False
+        self._deferred_loops: set[asyncio.AbstractEventLoop] = set()
         self.stopped = False
         self.commits = 0
         self.pages = 0  # WAL pages written so far (an estimate, for the checkpoint schedule)
@@ -192,7 +195,7 @@ class _Writer:
         self._committer = concurrent.futures.ThreadPoolExecutor(
             1, thread_name_prefix=f"sqlite-log-commit-{partition}"
         )
-        self.syncer = _Syncer(self.path, partition)
+        self.syncer = _Syncer(self.path, partition, self)
         self.checkpointer = _Checkpointer(self)
 
     def _load_topics(self) -> None:
@@ -238,7 +241,26 @@ class _Writer:
     def _flush_soon(self, loop: asyncio.AbstractEventLoop) -> None:
         with self._plock:
             self._scheduled.discard(loop)
+            if self._in_flight:
+                # An fsync is running: this batch could not be acknowledged before the next one anyway, so
+                # it waits and is committed with everything else that arrives meanwhile, when the syncer
+                # hands back (after_sync): one commit per fsync rather than one per loop iteration.
+                self._deferred_loops.add(loop)
+                return
         self.drain(loop)
+
+    def after_sync(self, loop: asyncio.AbstractEventLoop, done: list[Any], kick: bool) -> None:
+        """On ``loop``, after an fsync: resolve its calls, and commit what waited for the fsync."""
+        _resolve_all(done)
+        if kick:
+            self.drain(loop)
+
+    def sync_idle(self) -> set[asyncio.AbstractEventLoop]:
+        """The syncer has nothing left to sync: the loops that left batches pending meanwhile."""
+        with self._plock:
+            self._in_flight = False
+            loops, self._deferred_loops = self._deferred_loops, set()
+        return loops
 
     def _take(self) -> list[_Job]:
         with self._plock:
@@ -263,9 +285,9 @@ class _Writer:
                     return
             finally:
                 self.lock.release()
-        self._hand_off()
+        self.hand_off()
 
-    def _hand_off(self) -> None:
+    def hand_off(self) -> None:
         with self._plock:
             if self._handoff or not self._pending:
                 return
@@ -333,6 +355,8 @@ class _Writer:
         if not self.durable:
             _deliver(waiters, None, here)
         elif waiters:
+            with self._plock:
+                self._in_flight = True
             self.syncer.committed(waiters)
         self.checkpointer.poke(self.pages)
 
@@ -477,6 +501,20 @@ def _waiters(jobs: Iterable[_Job]) -> list[_Waiter]:
 def _deliver(waiters: list[_Waiter], error: Exception | None, here: asyncio.AbstractEventLoop | None) -> None:
     """Resolve ``waiters`` (all succeeded, or all failed with ``error``): directly for the loop running on
     this thread (``here``), with one ``call_soon_threadsafe`` per other loop."""
+    for loop, done in _outcomes(waiters, error).items():
+        if loop is here:
+            _resolve_all(done)
+            continue
+        try:
+            loop.call_soon_threadsafe(_resolve_all, done)
+        except RuntimeError:  # the producer's event loop is gone: nobody is waiting
+            pass
+
+
+def _outcomes(
+    waiters: list[_Waiter], error: Exception | None
+) -> dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], Any]]]:
+    """loop -> [(future, outcome)] for ``waiters`` (all succeeded, or all failed with ``error``)."""
     by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], Any]]] = {}
     for loop, fut, count in waiters:
         if error is None:
@@ -488,14 +526,7 @@ def _deliver(waiters: list[_Waiter], error: Exception | None, here: asyncio.Abst
             by_loop[loop] = [(fut, outcome)]
         else:
             done.append((fut, outcome))
-    for loop, done in by_loop.items():
-        if loop is here:
-            _resolve_all(done)
-            continue
-        try:
-            loop.call_soon_threadsafe(_resolve_all, done)
-        except RuntimeError:  # the producer's event loop is gone: nobody is waiting
-            pass
+    return by_loop
 
 
 def _resolve_all(done: list[tuple[asyncio.Future[Any], Any]]) -> None:
@@ -512,9 +543,10 @@ class _Syncer:
     """The thread that makes commits durable: one fdatasync of the WAL per group of commits, then the calls
     committed before it began are resolved. See "Durability" in the module docstring."""
 
-    def __init__(self, db_path: Path, partition: int) -> None:
+    def __init__(self, db_path: Path, partition: int, writer: _Writer) -> None:
         self.wal_path = db_path.with_name(db_path.name + "-wal")
         self.partition = partition
+        self.writer = writer
         self.fsync: Callable[[int], None] = os.fdatasync  # a unit test swaps in a failing one
         self.fsyncs = 0
         self.failed: OSError | None = None  # set by a failed fsync: nothing after it is durable
@@ -591,7 +623,15 @@ class _Syncer:
         failure = None
         if error is not None:
             failure = EventError(Codes.LOG_UNAVAILABLE, f"SQLite log fsync failed: {error}")
-        _deliver(waiters, failure, None)
+        by_loop = _outcomes(waiters, failure)
+        kick = self.writer.sync_idle() if self._queue.empty() else set()
+        # one wake-up per event loop: its calls' outcomes, and the commit of what waited for this fsync
+        for loop in by_loop.keys() | kick:
+            try:
+                loop.call_soon_threadsafe(self.writer.after_sync, loop, by_loop.get(loop, []), loop in kick)
+            except RuntimeError:  # the loop is gone: nobody waits on it; its batches go to the committer
+                if loop in kick:
+                    self.writer.hand_off()
 
     def _wal_fd(self) -> int:
         """Our descriptor of the WAL file, re-opened if the file was unlinked or replaced."""
