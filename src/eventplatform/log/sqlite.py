@@ -35,19 +35,22 @@ Why it looks like this:
   (default) the flush then hands its waiting calls to the partition's **syncer thread**, which calls
   ``fdatasync`` on the WAL file (its own descriptor, re-opened if the file was unlinked or replaced; the
   directory is fsynced after each (re-)open, as SQLite does for a new WAL) and only then resolves every
-  call committed before that fsync began, with one ``call_soon_threadsafe`` per event loop. Commits made
-  while an fsync runs are covered by the next one. This is exactly what ``synchronous=FULL`` does inside
-  COMMIT (sync the WAL after the commit's frames are written; fdatasync also flushes the file size, the
-  one metadata change a growing WAL needs), moved to another thread and shared by every commit since the
-  previous sync: an acknowledged event survives a power loss, not only a crash. The other syncs SQLite
-  makes in NORMAL mode stay: the checkpoint syncs the WAL before and the database file after copying
-  pages, and the writer syncs the WAL header when it restarts the WAL after a complete checkpoint (on the
-  loop thread, once per ~``_CHECKPOINT_PAGES`` pages). If an fsync fails, the calls waiting on it fail
-  with ``log_unavailable`` and the partition refuses every later write until the log is re-opened: after
-  a failed fsync Linux may drop the unwritten pages, WAL recovery stops at the first bad frame, and so no
-  later commit could honestly be called durable. ``synchronous="normal"`` (``sqlite:///DIR?
-  synchronous=normal``) skips the syncer's fsync: a call returns after COMMIT, when the data is in the OS
-  (it survives a SIGKILL of the process, which the tests do, but not a kernel crash or power loss).
+  call committed before that fsync began, with one ``call_soon_threadsafe`` per event loop. Batches that
+  arrive while an fsync runs could not be acknowledged before the next fsync anyway, so they wait: the
+  callback that resolves the loop's calls commits them all and hands them to the syncer (about one commit
+  per fsync, not one per loop iteration; two thread hand-offs per fsync, none per call).
+  This is what ``synchronous=FULL`` does inside COMMIT (sync the WAL after the commit's frames are
+  written; fdatasync also flushes the file size, the one metadata change a growing WAL needs), moved to
+  another thread and shared by every commit since the previous sync: an acknowledged event survives a
+  power loss, not only a crash. The other syncs SQLite makes in NORMAL mode stay: the checkpoint syncs
+  the WAL before and the database file after copying pages, and the writer syncs the WAL header when it
+  restarts the WAL after a complete checkpoint (on the loop thread, once per ~``_CHECKPOINT_PAGES``
+  pages). If an fsync fails, the calls waiting on it fail with ``log_unavailable`` and the partition
+  refuses every later write until the log is re-opened: after a failed fsync Linux may drop the unwritten
+  pages, WAL recovery stops at the first bad frame, and so no later commit could honestly be called
+  durable. ``synchronous="normal"`` (``sqlite:///DIR?synchronous=normal``) skips the syncer's fsync: a
+  call returns after COMMIT, when the data is in the OS (it survives a SIGKILL of the process, which the
+  tests do, but not a kernel crash or power loss).
 * **Checkpoints off the event loop.** With the automatic checkpoint off, a checkpointer thread runs ``PRAGMA
   wal_checkpoint(PASSIVE)`` on its own connection once about ``_CHECKPOINT_PAGES`` pages were written
   since the last one (estimated by the writer from the rows it commits): a bulk pass while commits go on,
@@ -555,6 +558,7 @@ class _Syncer:
         self._stopping = False
         self._fd = -1
         self._new_fd = False
+        self._checked = 0.0  # when _wal_fd last checked that the WAL file is still linked
         self._thread = threading.Thread(target=self._run, name=f"sqlite-log-sync-{partition}", daemon=True)
         self._thread.start()
 
@@ -637,8 +641,16 @@ class _Syncer:
         """Our descriptor of the WAL file, re-opened if the file was unlinked or replaced."""
         fd = self._fd
         if fd >= 0:
+            # SQLite removes the WAL only when its last connection closes, and the writer's stays open, so
+            # this guards against outside interference only: checked once a second, as every system call
+            # here costs a GIL hand-off with the busy event loop thread
+            now = time.monotonic()
+            if now < self._checked + 1.0:
+                return fd
+            self._checked = now
             if os.fstat(fd).st_nlink > 0:  # an unlinked or replaced (renamed over) file has no link left
                 return fd
+            log.warning("the WAL %s was removed or replaced behind SQLite's back; re-opening", self.wal_path)
             self._fd = -1
             os.close(fd)
         self._fd = os.open(self.wal_path, os.O_RDONLY | os.O_CLOEXEC)
