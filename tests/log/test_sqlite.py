@@ -604,3 +604,27 @@ def test_hasty_then_flush_is_durable(tmp_path: Path) -> None:
         await log.close()
 
     run(main())
+
+
+def test_commit_error_fails_exactly_that_transaction(tmp_path: Path) -> None:
+    """A transaction SQLite rejects fails the calls in it (LOG_UNAVAILABLE) and hands out no offsets;
+    the next transaction commits normally."""
+
+    async def main() -> None:
+        log = SQLiteLog(tmp_path)
+        log.claim()
+        assert await log.produce(msgs("e", 2)) == [None, None]
+        # one loop iteration, one transaction: the NULL value (NOT NULL column) fails both calls in it
+        bad, also = await asyncio.gather(
+            log.produce_columns(["e"], [None], [None], [1]),  # type: ignore[list-item]
+            log.produce(msgs("e", 1, prefix="same-tx")),
+        )
+        for out in (bad, also):
+            assert isinstance(out[0], EventError) and out[0].code == "log_unavailable", out
+            assert "write failed" in str(out[0])
+        assert await log.produce(msgs("e", 1, prefix="next")) == [None]
+        recs = await collect(log, ["e"], Start.beginning())
+        assert [(r.offset, r.value) for r in recs] == [(0, b"e0"), (1, b"e1"), (2, b"next0")]
+        await log.close()
+
+    run(main())

@@ -186,7 +186,7 @@ class _Writer:
             conn.execute("PRAGMA page_size=16384")  # only takes effect in a new file; fewer page splits
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")  # the syncer thread fsyncs (see "Durability")
-            conn.execute("PRAGMA wal_autocheckpoint=0")  # the syncer thread checkpoints
+            conn.execute("PRAGMA wal_autocheckpoint=0")  # the checkpointer thread does
             conn.execute("PRAGMA cache_size=-65536")
             conn.executescript(_SCHEMA)
             self._topics: dict[str, _TopicState] = {}
@@ -331,7 +331,7 @@ class _Writer:
             try:
                 conn.execute("BEGIN IMMEDIATE")
             except sqlite3.OperationalError as exc:
-                if not wait and exc.sqlite_errorcode == sqlite3.SQLITE_BUSY:
+                if not wait and exc.sqlite_errorcode & 0xFF == sqlite3.SQLITE_BUSY:  # or an extended BUSY
                     raise _Busy from None
                 raise
             pages = self._write(jobs)
