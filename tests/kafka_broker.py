@@ -7,8 +7,10 @@ end. Set ``EVENTPLATFORM_SKIP_KAFKA=1`` to skip them explicitly on a machine wit
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -76,6 +78,24 @@ class Broker:
 
     def stop(self) -> None:
         subprocess.run([str(SCRIPT), "stop"], env=self._env(), capture_output=True, text=True, timeout=120)
+
+    def kill(self) -> None:
+        """SIGKILL, the way a crashed broker goes away: no clean shutdown, no producer-state snapshot."""
+        pid_file = self.state_dir / "kafka.pid"
+        try:
+            pid = int(pid_file.read_text().strip())
+        except (OSError, ValueError):
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.05)
+        pid_file.unlink(missing_ok=True)
 
     def running(self) -> bool:
         return subprocess.run([str(SCRIPT), "status"], env=self._env(), capture_output=True).returncode == 0

@@ -102,6 +102,7 @@ _LEADERLESS = {
     KafkaError._TIMED_OUT,
 }
 _UNREACHABLE = {KafkaError._ALL_BROKERS_DOWN, KafkaError._RESOLVE, KafkaError._TRANSPORT}
+_NO_ANSWER = _UNREACHABLE | {KafkaError._TIMED_OUT, KafkaError.REQUEST_TIMED_OUT}
 
 
 @dataclass(slots=True)
@@ -186,6 +187,10 @@ class KafkaLog:
         self.brokers_down = False  # the guaranteed producer reported every broker unreachable
         self.last_error: str | None = None
         self._fatal = False
+        # guaranteed producers replaced after a fatal error, polled until their last report is out
+        self._retired: list[tuple[Producer, float]] = []
+        self.replaced = 0  # how many times a fatal error made us replace the guaranteed producer
+        self._next_topic_try = 0.0  # while brokers_down: monotonic time of the next topic-creation attempt
         self._known_topics: set[str] = set()
         self.discovery_interval = 2.0  # seconds between looks for new topics/partitions while following
 
@@ -224,7 +229,8 @@ class KafkaLog:
             "linger.ms": s.linger_ms,
             "message.timeout.ms": int(s.delivery_timeout * 1000),
             "compression.type": s.compression,
-            "error_cb": self._on_error if not hasty else self._on_hasty_error,
+            # an error of a replaced producer (served while it drains) must not condemn its successor
+            "error_cb": partial(self._on_error, self.replaced) if not hasty else self._on_hasty_error,
         }
         if hasty:
             conf.update({"acks": 1, "enable.idempotence": False})
@@ -253,28 +259,57 @@ class KafkaLog:
             self._poll_thread.start()
 
     def _poll_loop(self) -> None:
-        """Serve delivery reports and error callbacks of both producers, off the event loop."""
+        """Serve delivery reports and error callbacks of both producers, off the event loop. Nothing may
+        end this thread but close(): without it no produce call would ever be answered again (each would
+        wait for the watchdog and fail), so an exception (a callback that raised) is logged and polling
+        goes on."""
         while self._running:
-            guaranteed, hasty = self._guaranteed, self._hasty
-            if guaranteed is not None:
-                guaranteed.poll(0.05)
-            if hasty is not None:
-                hasty.poll(0)
-            if self._fatal:
-                self._replace_guaranteed()
+            try:
+                guaranteed, hasty = self._guaranteed, self._hasty
+                if guaranteed is not None:
+                    guaranteed.poll(0.05)
+                if hasty is not None:
+                    hasty.poll(0)
+                if self._retired:
+                    self._serve_retired()
+                if self._fatal:
+                    self._replace_guaranteed()
+            except Exception:
+                _LOGGER.exception("Kafka log poll thread: unexpected error (polling goes on)")
+                time.sleep(0.05)
 
     def _replace_guaranteed(self) -> None:
-        """An idempotent producer that hit a fatal error is unusable: its queued messages fail and a new
-        producer takes over."""
+        """An idempotent producer that hit a fatal error is unusable: a new producer takes over, and the old
+        one's queued and in-flight messages are purged; it is polled until it has reported each of them (a
+        failure), so that every produce call waiting for them is answered."""
         self._fatal = False
         old = self._guaranteed
+        self.replaced += 1
         self._guaranteed = Producer(self._producer_config(False))
+        _LOGGER.warning("Kafka guaranteed producer replaced after a fatal error: %s", self.last_error)
         if old is not None:
             with contextlib.suppress(Exception):
-                old.purge()
-                old.flush(1)
+                old.purge(in_queue=True, in_flight=True, blocking=False)
+            self._retired.append((old, time.monotonic()))
 
-    def _on_error(self, err: KafkaError) -> None:
+    def _serve_retired(self) -> None:
+        """Reports of retired producers. A batch still producing into one when it was replaced adds messages
+        after the purge: purge again; drop a producer when nothing has been left for a second (or after
+        the delivery timeout and the batch watchdog, when nobody waits for it any more)."""
+        now = time.monotonic()
+        keep = []
+        for producer, since in self._retired:
+            with contextlib.suppress(Exception):
+                producer.purge(in_queue=True, in_flight=True, blocking=False)
+                producer.poll(0)
+            age = now - since
+            if (len(producer) or age < 1.0) and age < self.settings.delivery_timeout + 10:
+                keep.append((producer, since))
+        self._retired = keep
+
+    def _on_error(self, generation: int, err: KafkaError) -> None:
+        if generation != self.replaced:
+            return  # from a replaced producer
         self.last_error = f"{err.name()}: {err.str()}"
         if err.code() in (KafkaError._ALL_BROKERS_DOWN, KafkaError._RESOLVE):
             self.brokers_down = True
@@ -286,6 +321,8 @@ class KafkaLog:
         self.last_error = f"{err.name()}: {err.str()}"
 
     def _mark_up(self) -> None:
+        """Kafka answered again (a delivery or an admin request succeeded): librdkafka reports brokers
+        going down, never coming back."""
         if self.brokers_down:
             self.brokers_down = False
             BROKERS_REACHABLE.set(1)
@@ -467,8 +504,17 @@ class KafkaLog:
         if first in known and topics.count(first) == len(topics):  # the usual case: one known topic
             return {}
         new = {t for t in topics if t not in known}
-        if not new or self.brokers_down:
+        if not new:
             return {}
+        if self.brokers_down:
+            # Kafka was last seen away: one batch a second tries (the others go straight to librdkafka,
+            # which queues them until the delivery timeout). Never skipping for good matters: when every
+            # batch goes to a new topic, no delivery succeeds to clear brokers_down, and the topic would
+            # never be created (or be created by the broker's auto-creation, with its own partitions).
+            now = time.monotonic()
+            if now < self._next_topic_try:
+                return {}
+            self._next_topic_try = now + 1.0
         # bounded, so that a batch still gets its answer close to the delivery timeout when Kafka is away
         timeout = min(self.settings.request_timeout, self.settings.delivery_timeout / 2)
         try:
@@ -478,11 +524,13 @@ class KafkaLog:
         except KafkaException:
             # broker unreachable: librdkafka queues the messages and they fail by the delivery timeout
             return {}
+        if any(t not in problems or problems[t][0] not in _NO_ANSWER for t in new):
+            self._mark_up()  # a topic was created or found, or Kafka refused one: it answers
         out: dict[str, EventFailure] = {}
         for topic in new:
             if topic in problems:
                 code, text = problems[topic]
-                if code in _UNREACHABLE or code in (KafkaError._TIMED_OUT, KafkaError.REQUEST_TIMED_OUT):
+                if code in _NO_ANSWER:
                     continue  # not the topic's fault: try again with the next batch
                 out[topic] = EventError(
                     Codes.DELIVERY_FAILED, f"Kafka topic {topic} cannot be created: {text}."

@@ -1,0 +1,437 @@
+"""The Kafka broker restarts while deliveries are in flight: producing recovers by itself within a bounded
+time, nothing answered success is lost, and every failure is a precise code that came within the delivery
+timeout. Each test restarts the broker several times so that a flaky recovery shows up."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import orjson
+import pytest
+
+from eventplatform.errors import Codes, EventError
+from eventplatform.log.kafka import KafkaLog
+from tests.gate.conftest import Server
+from tests.kafka_broker import Broker, kafka, read_all, read_topic, unique, write_stream_config
+
+pytestmark = [kafka, pytest.mark.kafka]
+
+RETRYABLE = {Codes.LOG_UNAVAILABLE, Codes.DELIVERY_TIMEOUT, Codes.DELIVERY_FAILED}
+RECOVERY_S = 30.0  # after the broker answers again, new produce calls must succeed within this
+SLACK_S = 6.0  # a failure is answered by delivery_timeout; a little later on a loaded machine, never much
+
+
+@dataclass
+class Tally:
+    """What the producers saw; appended to from several tasks/threads (list.append is atomic)."""
+
+    acked: list[bytes] = field(default_factory=list)  # values answered success
+    answers: list[tuple[float, float, bool]] = field(default_factory=list)  # (sent, answered, all ok)
+    codes: dict[str, int] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+    slowest: float = 0.0
+    t0: float = field(default_factory=time.monotonic)
+    timeline: list[str] = field(default_factory=list)  # what happened when, for a failure's message
+    stats: dict[str, object] = field(default_factory=dict)  # librdkafka's last statistics, abridged
+
+    def failure(self, code: str, elapsed: float, text: str = "") -> None:
+        self.codes[code] = self.codes.get(code, 0) + 1
+        self.slowest = max(self.slowest, elapsed)
+        if self.codes[code] <= 3 or elapsed > 5:  # the first of each kind and the slow ones
+            self.mark(f"failure {code} after {elapsed:.1f}s: {text[:200]}")
+
+    def mark(self, text: str) -> None:
+        if len(self.timeline) < 200:
+            self.timeline.append(f"{time.monotonic() - self.t0:6.1f}s {text}")
+
+    def on_stats(self, text: str) -> None:
+        """librdkafka statistics (``statistics.interval.ms``) of the guaranteed producer: what its
+        idempotence state machine, brokers and partition queues looked like last."""
+        data = orjson.loads(text)
+        if "guaranteed" not in data.get("client_id", ""):
+            return
+        self.stats = {
+            "at": f"{time.monotonic() - self.t0:.1f}s",
+            "msg_cnt": data.get("msg_cnt"),
+            "eos": data.get("eos"),
+            "brokers": {
+                name: [b.get("state"), b.get("outbuf_msg_cnt"), b.get("waitresp_msg_cnt")]
+                for name, b in data.get("brokers", {}).items()
+            },
+            "partitions": {
+                f"{t}/{p}": [tp.get("msgq_cnt"), tp.get("xmit_msgq_cnt"), tp.get("msgs_inflight")]
+                for t, topic in data.get("topics", {}).items()
+                for p, tp in topic.get("partitions", {}).items()
+                if p != "-1"
+            },
+        }
+
+    def explain(self, log: KafkaLog) -> str:
+        return f"{log.describe()}; failures {self.codes}\nlast stats: {self.stats}\ntimeline:\n" + "\n".join(
+            self.timeline
+        )
+
+    def recovered_after(self, back: float) -> float | None:
+        """Seconds from ``back`` to the answer of the first call sent after ``back`` that fully succeeded."""
+        done = [answered for sent, answered, ok in list(self.answers) if ok and sent >= back]
+        return min(done) - back if done else None
+
+
+def restart(broker: Broker, how: str) -> None:
+    """Take the broker away (a clean stop or SIGKILL) and bring it back on the same port and state dir."""
+    if how == "kill":
+        broker.kill()
+    else:
+        broker.stop()
+    time.sleep(0.5)
+    broker.start()
+
+
+def wait_for(condition: Callable[[], bool], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+@pytest.fixture
+def broker_back(kafka_broker: Broker) -> Iterator[Broker]:
+    """The shared broker, running again after the test whatever happened."""
+    try:
+        yield kafka_broker
+    finally:
+        if not kafka_broker.running():
+            kafka_broker.start()
+
+
+@pytest.mark.parametrize(
+    ("delivery_timeout", "ways"),
+    [
+        # in-flight batches outlive the outage and are delivered to the restarted broker
+        (30.0, ("stop", "kill", "stop")),
+        # in-flight batches time out during the outage; new ones are queued while the broker returns
+        (2.0, ("stop", "stop", "stop")),
+    ],
+    ids=["delivered-after-restart", "timed-out-during-outage"],
+)
+def test_kafkalog_recovers_when_the_broker_restarts_with_batches_in_flight(
+    broker_back: Broker, delivery_timeout: float, ways: tuple[str, ...]
+) -> None:
+    """Many concurrent ``produce_columns`` calls; the broker goes away right after a call was answered
+    (the others still in flight) and comes back; three times."""
+    broker = broker_back
+    topic = unique("test.recovery.")
+    tally = Tally()
+    recoveries: list[float] = []
+    fresh_ok: list[str] = []
+
+    async def producer(log: KafkaLog, worker: int, stop: asyncio.Event) -> None:
+        n = 0
+        while not stop.is_set():
+            values = [orjson.dumps({"w": worker, "n": n + i}) for i in range(20)]
+            n += 20
+            sent = time.monotonic()
+            outcomes = await log.produce_columns([topic] * 20, values, [None] * 20, [None] * 20)
+            answered = time.monotonic()
+            ok = True
+            for value, outcome in zip(values, outcomes, strict=True):
+                if outcome is None:
+                    tally.acked.append(value)
+                    continue
+                ok = False
+                if not isinstance(outcome, EventError) or outcome.code not in RETRYABLE:
+                    tally.problems.append(repr(outcome))
+                else:
+                    tally.failure(outcome.code, answered - sent, str(outcome))
+            tally.answers.append((sent, answered, ok))
+            await asyncio.sleep(0.01)
+
+    async def until(condition: Callable[[], bool], timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while not condition():
+            if time.monotonic() >= deadline:
+                return False
+            await asyncio.sleep(0.05)
+        return True
+
+    async def go() -> None:
+        log = KafkaLog.from_url(
+            f"{broker.url}?delivery_timeout={delivery_timeout}&partitions=2",
+            producer_config={"statistics.interval.ms": 1000, "stats_cb": tally.on_stats},
+        )
+        stop = asyncio.Event()
+        tasks = [asyncio.create_task(producer(log, w, stop)) for w in range(8)]
+        try:
+            back = time.monotonic()
+            for how in [*ways, None]:
+                assert await until(lambda b=back: tally.recovered_after(b) is not None, RECOVERY_S), (
+                    f"no produce call succeeded within {RECOVERY_S:g}s after the broker came back: "
+                    + tally.explain(log)
+                )
+                recoveries.append(tally.recovered_after(back) or 0.0)
+                tally.mark(f"recovered after {recoveries[-1]:.1f}s")
+                if how is None:
+                    break
+                # a topic first used after the restart is created like any other (with 2 partitions)
+                fresh = unique("test.recovery.fresh.")
+                if await log.produce_columns([fresh], [b"{}"], [None], [None]) == [None]:
+                    fresh_ok.append(fresh)
+                tally.mark(f"{how} the broker")
+                await asyncio.to_thread(restart, broker, how)  # the other producers' batches in flight
+                back = time.monotonic()
+                tally.mark("broker back")
+        finally:
+            stop.set()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await log.close()
+
+    t0 = time.monotonic()
+    asyncio.run(go())
+    assert not tally.problems, tally.problems[:5]
+    assert tally.slowest < delivery_timeout + SLACK_S, "\n".join(tally.timeline)
+    in_topic = {v for _, _, _, v in read_all(broker.bootstrap, topic, partitions=2)}
+    missing = [v for v in tally.acked if v not in in_topic]
+    assert not missing, f"{len(missing)} of {len(tally.acked)} acknowledged messages lost, e.g. {missing[:3]}"
+    assert len(fresh_ok) == len(ways), fresh_ok
+    from confluent_kafka.admin import AdminClient
+
+    md = AdminClient({"bootstrap.servers": broker.bootstrap}).list_topics(timeout=10)
+    assert all(len(md.topics[t].partitions) == 2 for t in fresh_ok)
+    print(
+        f"\n{len(tally.acked)} acknowledged, all in the topic; failures {tally.codes}; "
+        f"recovered after {', '.join(f'{r:.1f}' for r in recoveries)} s; slowest failure "
+        f"{tally.slowest:.1f}s; {time.monotonic() - t0:.0f}s in all"
+    )
+
+
+def test_topic_first_used_after_the_broker_returns_is_created_with_the_configured_partitions(
+    broker_back: Broker,
+) -> None:
+    """While the log believes Kafka away (``brokers_down``, cleared by a success) it skips creating new
+    topics, to answer quickly. When the broker is back and every batch goes to a new topic, no success
+    comes to clear the flag: creation must still be tried, not left to the broker's auto-creation (with
+    its own partition count) or to a timeout on a cluster without it."""
+    broker = broker_back
+    known, fresh = unique("test.recovery.known."), unique("test.recovery.new.")
+
+    async def go() -> tuple[list[Exception | None], float]:
+        log = KafkaLog.from_url(f"{broker.url}?delivery_timeout=2&partitions=2")
+        try:
+            assert await log.produce_columns([known], [b"{}"], [None], [None]) == [None]
+            await asyncio.to_thread(broker.stop)
+            outcome = await log.produce_columns([known], [b"{}"], [None], [None])
+            assert isinstance(outcome[0], EventError) and outcome[0].code == Codes.LOG_UNAVAILABLE, outcome
+            assert log.brokers_down
+            await asyncio.to_thread(broker.start)
+            back = time.monotonic()
+            while True:  # only the new topic from now on
+                outcome = await log.produce_columns([fresh], [b"{}"], [None], [None])
+                if outcome == [None] or time.monotonic() - back > RECOVERY_S:
+                    return outcome, time.monotonic() - back
+                assert isinstance(outcome[0], EventError) and outcome[0].code in RETRYABLE, outcome
+        finally:
+            await log.close()
+
+    outcome, took = asyncio.run(go())
+    assert outcome == [None], f"no success {took:.0f}s after the broker returned: {outcome}"
+    from confluent_kafka.admin import AdminClient
+
+    md = AdminClient({"bootstrap.servers": broker.bootstrap}).list_topics(timeout=10)
+    assert len(md.topics[fresh].partitions) == 2, "created by the broker, not by the log"
+    print(f"\nnew topic written {took:.1f}s after the broker returned")
+
+
+def test_fatal_producer_error_mid_flight_answers_every_call_and_a_new_producer_takes_over(
+    kafka_broker: Broker,
+) -> None:
+    """An idempotent producer that reports a fatal error is unusable: the log replaces it. The calls whose
+    messages were queued in the old one get an answer (a failure with a precise code, not the watchdog's
+    timeout), later calls succeed on the new producer, nothing answered success is lost. The fatal error
+    is injected through the log's error callback (no real broker produces one on demand)."""
+    from confluent_kafka import KafkaError
+
+    topic = unique("test.recovery.fatal.")
+    tally = Tally()
+    delivery_timeout = 5.0
+
+    async def producer(log: KafkaLog, worker: int, stop: asyncio.Event) -> None:
+        n = 0
+        while not stop.is_set():
+            values = [orjson.dumps({"w": worker, "n": n + i}) for i in range(50)]
+            n += 50
+            sent = time.monotonic()
+            outcomes = await log.produce_columns([topic] * 50, values, [None] * 50, [None] * 50)
+            answered = time.monotonic()
+            for value, outcome in zip(values, outcomes, strict=True):
+                if outcome is None:
+                    tally.acked.append(value)
+                elif isinstance(outcome, EventError) and outcome.code == Codes.DELIVERY_FAILED:
+                    tally.failure(outcome.code, answered - sent)
+                else:
+                    tally.problems.append(repr(outcome))
+            tally.answers.append((sent, answered, all(o is None for o in outcomes)))
+            await asyncio.sleep(0)
+
+    async def go() -> KafkaLog:
+        # batches linger 100 ms in librdkafka's queue: there are always some left to purge
+        log = KafkaLog.from_url(f"{kafka_broker.url}?delivery_timeout={delivery_timeout}&linger_ms=100")
+        stop = asyncio.Event()
+        tasks = [asyncio.create_task(producer(log, w, stop)) for w in range(8)]
+        try:
+            old = log._guaranteed
+            while len(tally.acked) < 1000 or old is None or not len(old):  # until messages are in flight
+                await asyncio.sleep(0.001)
+                old = log._guaranteed
+            log._on_error(log.replaced, KafkaError(KafkaError._FATAL, "injected", fatal=True))
+            replaced_at = time.monotonic()
+            while log._guaranteed is old:
+                await asyncio.sleep(0.01)
+            while tally.recovered_after(replaced_at) is None and time.monotonic() - replaced_at < 10:
+                await asyncio.sleep(0.05)
+            await asyncio.sleep(0.5)
+        finally:
+            stop.set()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await log.close()
+        return log
+
+    log = asyncio.run(go())
+    assert log.replaced == 1
+    assert not tally.problems, tally.problems[:5]
+    assert tally.codes.get(Codes.DELIVERY_FAILED), "no call had messages in the replaced producer"
+    assert tally.slowest < delivery_timeout, tally.slowest  # purged messages are reported, no watchdog
+    assert tally.recovered_after(0.0) is not None
+    in_topic = {v for _, _, _, v in read_all(kafka_broker.bootstrap, topic)}
+    missing = [v for v in tally.acked if v not in in_topic]
+    assert not missing, f"{len(missing)} of {len(tally.acked)} acknowledged messages lost"
+    print(f"\n{len(tally.acked)} acknowledged; {tally.codes} purged; slowest failure {tally.slowest:.2f}s")
+
+
+def test_poll_thread_survives_a_callback_that_raises(kafka_broker: Broker) -> None:
+    """Without the poll thread no delivery report is served and every produce call waits for the
+    watchdog: an exception from a callback must not end it."""
+    topic = unique("test.recovery.raise.")
+
+    def raises(err: object, msg: object) -> None:
+        raise RuntimeError("callback failed")
+
+    async def go() -> list[Exception | None]:
+        log = KafkaLog.from_url(f"{kafka_broker.url}?delivery_timeout=5")
+        try:
+            assert await log.produce_columns([topic], [b"{}"], [None], [None]) == [None]
+            assert log._guaranteed is not None
+            log._guaranteed.produce(topic, b"{}", on_delivery=raises)
+            await asyncio.sleep(1.0)
+            assert log._poll_thread is not None and log._poll_thread.is_alive()
+            t0 = time.monotonic()
+            out = await log.produce_columns([topic] * 10, [b"{}"] * 10, [None] * 10, [None] * 10)
+            assert time.monotonic() - t0 < 5
+            return out
+        finally:
+            await log.close()
+
+    assert asyncio.run(go()) == [None] * 10
+
+
+def event(stream: str, title: str) -> dict[str, object]:
+    return {
+        "$schema": "/analytics/link_hover/1.0.0",
+        "meta": {"stream": stream},
+        "link_href": "https://x.org",
+        "link_title": title,
+    }
+
+
+def test_intake_recovers_when_the_broker_restarts_at_the_first_5xx(
+    broker_back: Broker, tmp_path: Path
+) -> None:
+    """``eventplatform serve`` under concurrent HTTP posting; the broker is restarted as soon as the first
+    5xx comes back (batches still in flight in librdkafka), three times. Intake answers 201 again within
+    a bounded time each time, and every event answered 201 is in the topic."""
+    broker = broker_back
+    name = unique("test.recovery.intake.")
+    config = write_stream_config(tmp_path / "streams.yaml", name)
+    timeout_s = 3.0
+    intake = Server(
+        tmp_path / "intake",
+        "--stream-config",
+        str(config),
+        "--datacenter",
+        "eqiad",
+        log=f"{broker.url}?delivery_timeout={timeout_s}",
+    ).start()
+    tally = Tally()
+    stop = threading.Event()
+
+    def load(worker: int) -> None:
+        n = 0
+        with httpx.Client(timeout=60) as client:
+            while not stop.is_set():
+                titles = [f"w{worker}-{n + i}" for i in range(10)]
+                n += 10
+                sent = time.monotonic()
+                try:
+                    r = client.post(f"{intake.url}/v1/events", json=[event(name, t) for t in titles])
+                except httpx.HTTPError as exc:  # intake must neither hang nor drop the connection
+                    tally.problems.append(f"HTTP error {exc!r}")
+                    continue
+                answered = time.monotonic()
+                tally.answers.append((sent, answered, r.status_code == 201))
+                if r.status_code == 201:
+                    tally.acked.extend(t.encode() for t in titles)
+                elif r.status_code >= 500 and all(e["code"] in RETRYABLE for e in r.json()["error"]):
+                    tally.failure(r.json()["error"][0]["code"], answered - sent, r.text)
+                else:
+                    tally.problems.append(f"{r.status_code}: {r.text[:300]}")  # never 2xx when not acked
+                time.sleep(0.01)
+
+    threads = [threading.Thread(target=load, args=(w,)) for w in range(4)]
+    recoveries: list[float] = []
+    t0 = time.monotonic()
+    try:
+        for t in threads:
+            t.start()
+        back = time.monotonic()
+        for how in ("stop", "kill", "stop", None):
+            assert wait_for(lambda b=back: tally.recovered_after(b) is not None, RECOVERY_S), (
+                f"intake answered no 201 within {RECOVERY_S:g}s after the broker came back "
+                f"(failures {tally.codes}); timeline:\n"
+                + "\n".join(tally.timeline)
+                + f"\nintake stderr:\n{intake.stderr()[-3000:]}"
+            )
+            recoveries.append(tally.recovered_after(back) or 0.0)
+            tally.mark(f"recovered after {recoveries[-1]:.1f}s")
+            if how is None:
+                break
+            mark = len(tally.answers)
+            tally.mark(f"{how} the broker")
+            broker.kill() if how == "kill" else broker.stop()
+            assert wait_for(lambda m=mark: any(not ok for _, _, ok in tally.answers[m:]), timeout_s + 10)
+            tally.mark("first 5xx: start the broker")
+            broker.start()  # at the first 5xx: the newer batches are still in librdkafka's queue
+            back = time.monotonic()
+            tally.mark("broker back")
+        assert intake.alive()
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(90)
+        intake.stop()
+    assert not tally.problems, tally.problems[:3]
+    assert tally.slowest < timeout_s + SLACK_S, "\n".join(tally.timeline)
+    in_topic = {e["link_title"].encode() for _, _, e in read_topic(broker.bootstrap, f"eqiad.{name}")}
+    missing = [t for t in tally.acked if t not in in_topic]
+    assert not missing, f"{len(missing)} events answered 201 are missing, e.g. {missing[:5]}"
+    print(
+        f"\n{len(tally.acked)} events answered 201, all in the topic; failures {tally.codes}; recovered "
+        f"after {', '.join(f'{r:.1f}' for r in recoveries)} s; slowest failure {tally.slowest:.1f}s; "
+        f"{time.monotonic() - t0:.0f}s in all"
+    )
