@@ -62,6 +62,7 @@ async def run(
     read: bool,
     work: float = 0.0,
     think: float = 0.0,
+    work_ops: int = 0,
 ) -> dict[str, float]:
     log = cls(directory, synchronous=synchronous)
     payload = [Message("eqiad.test.event", small_event(i)) for i in range(batch)]
@@ -77,7 +78,7 @@ async def run(
     for _ in range(5000):
         orjson.dumps(orjson.loads(sample))
     per_op = (time.process_time() - c0) / 5000
-    ops = round(work / per_op) if work else 0
+    ops = round(work / per_op) if work else work_ops
 
     async def worker() -> None:
         for _ in todo:
@@ -91,7 +92,8 @@ async def run(
     t0, cpu0 = time.perf_counter(), time.process_time()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     dt, cpu = time.perf_counter() - t0, time.process_time() - cpu0
-    cpu -= batches * ops * per_op  # the simulated request work is not the log's
+    if work:
+        cpu -= batches * ops * per_op  # the simulated request work is not the log's
     n = batches * batch
     counters = getattr(log, "counters", None)
     extra = ""
@@ -102,7 +104,8 @@ async def run(
         )
     print(
         f"produce: {n} events in batches of {batch}, {concurrency} concurrent producers, "
-        f"synchronous={synchronous}, work {work * 1e6:.0f} µs, think {think * 1e3:g} ms: "
+        f"synchronous={synchronous}, work {work * 1e6:.0f} µs / {work_ops} ops (counted), "
+        f"think {think * 1e3:g} ms: "
         f"{n / dt:,.0f} events/s ({dt:.2f} s); "
         f"CPU {cpu / batches * 1e6:,.1f} µs per produce call, {cpu / n * 1e6:.2f} µs per event{extra}",
         flush=True,
@@ -157,6 +160,9 @@ def main() -> None:
         "--work-us", type=float, default=0.0, help="CPU spent on the loop before each call (not counted)"
     )
     ap.add_argument(
+        "--work-ops", type=int, default=0, help="orjson round trips on the loop before each call (counted)"
+    )
+    ap.add_argument(
         "--think-ms", type=float, default=0.0, help="each producer sleeps uniform(0, this) between calls"
     )
     ap.add_argument(
@@ -185,6 +191,7 @@ def main() -> None:
                         args.read,
                         args.work_us / 1e6,
                         args.think_ms / 1e3,
+                        args.work_ops,
                     )
                 )
                 if args.baseline:
