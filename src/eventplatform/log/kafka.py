@@ -30,6 +30,7 @@ from functools import partial
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+import orjson
 from confluent_kafka import (
     OFFSET_BEGINNING,
     Consumer,
@@ -102,6 +103,7 @@ _LEADERLESS = {
     KafkaError._TIMED_OUT,
 }
 _UNREACHABLE = {KafkaError._ALL_BROKERS_DOWN, KafkaError._RESOLVE, KafkaError._TRANSPORT}
+_PURGED = {KafkaError._PURGE_QUEUE, KafkaError._PURGE_INFLIGHT}  # by a producer we replaced
 _NO_ANSWER = _UNREACHABLE | {KafkaError._TIMED_OUT, KafkaError.REQUEST_TIMED_OUT}
 
 
@@ -189,7 +191,14 @@ class KafkaLog:
         self._fatal = False
         # guaranteed producers replaced after a fatal error, polled until their last report is out
         self._retired: list[tuple[Producer, float]] = []
-        self.replaced = 0  # how many times a fatal error made us replace the guaranteed producer
+        self.replaced = 0  # how many times we replaced the guaranteed producer (fatal error, no brokers)
+        self.hasty_replaced = 0  # the same for the hasty producer (no brokers)
+        self.health_interval = 2.0  # seconds between librdkafka statistics (the broker-less check)
+        self._brokerless = [0, 0]  # consecutive statistics without any broker: guaranteed, hasty
+        self.broker_states: list[dict[str, str]] = [{}, {}]  # name -> state, from the last statistics
+        self._lost = [False, False]  # that producer lost every broker for good: replace it
+        self._admin_stale = False  # the admin client is to be recreated (see _on_stats)
+        self._meta_stale = False  # the same for the metadata consumer
         self._next_topic_try = 0.0  # while brokers_down: monotonic time of the next topic-creation attempt
         self._known_topics: set[str] = set()
         self.discovery_interval = 2.0  # seconds between looks for new topics/partitions while following
@@ -231,6 +240,9 @@ class KafkaLog:
             "compression.type": s.compression,
             # an error of a replaced producer (served while it drains) must not condemn its successor
             "error_cb": partial(self._on_error, self.replaced) if not hasty else self._on_hasty_error,
+            # statistics only to see whether the client still knows a broker (see _on_stats)
+            "statistics.interval.ms": int(self.health_interval * 1000),
+            "stats_cb": partial(self._on_stats, hasty, self._generation(hasty)),
         }
         if hasty:
             conf.update({"acks": 1, "enable.idempotence": False})
@@ -241,6 +253,10 @@ class KafkaLog:
         if hasty:
             conf.update(s.hasty_config)
         return conf
+
+    def _generation(self, hasty: bool) -> int:
+        """Which producer of its kind this is: callbacks of a replaced one are ignored."""
+        return self.hasty_replaced if hasty else self.replaced
 
     def _start(self) -> None:
         """Create the clients on first use (a failed broker lookup must not fail construction)."""
@@ -272,8 +288,10 @@ class KafkaLog:
                     hasty.poll(0)
                 if self._retired:
                     self._serve_retired()
-                if self._fatal:
+                if self._fatal or self._lost[0]:
                     self._replace_guaranteed()
+                if self._lost[1]:
+                    self._replace_hasty()
             except Exception:
                 _LOGGER.exception("Kafka log poll thread: unexpected error (polling goes on)")
                 time.sleep(0.05)
@@ -282,15 +300,54 @@ class KafkaLog:
         """An idempotent producer that hit a fatal error is unusable: a new producer takes over, and the old
         one's queued and in-flight messages are purged; it is polled until it has reported each of them (a
         failure), so that every produce call waiting for them is answered."""
+        why = "it lost every broker" if self._lost[0] else f"a fatal error ({self.last_error})"
         self._fatal = False
+        self._lost[0] = False
+        self._brokerless[0] = 0
         old = self._guaranteed
         self.replaced += 1
         self._guaranteed = Producer(self._producer_config(False))
-        _LOGGER.warning("Kafka guaranteed producer replaced after a fatal error: %s", self.last_error)
+        _LOGGER.warning("Kafka guaranteed producer replaced: %s", why)
+        self._retire(old)
+
+    def _replace_hasty(self) -> None:
+        self._lost[1] = False
+        self._brokerless[1] = 0
+        old = self._hasty
+        self.hasty_replaced += 1
+        self._hasty = Producer(self._producer_config(True))
+        _LOGGER.warning("Kafka hasty producer replaced: it lost every broker")
+        self._retire(old)
+
+    def _retire(self, old: Producer | None) -> None:
         if old is not None:
             with contextlib.suppress(Exception):
                 old.purge(in_queue=True, in_flight=True, blocking=False)
             self._retired.append((old, time.monotonic()))
+
+    def _on_stats(self, hasty: bool, generation: int, text: str) -> None:
+        """librdkafka >= 2.10 forgets the brokers a metadata response does not list; after a metadata
+        answer listing none (a broker going through a controlled shutdown can give one) a client knows
+        no broker at all and stays so: it does not re-bootstrap (librdkafka issue #5301, open for 2.16).
+        The broker's return goes unnoticed and every message times out, for good. Seen here when the
+        broker was stopped while deliveries were in flight, on a loaded machine (statistics showed no
+        broker 30 s after it was back). Two statistics in a row without a broker replace the producer,
+        and the admin and metadata clients, which may be in the same state, are made anew."""
+        if generation != self._generation(hasty):
+            return  # from a replaced producer
+        try:
+            brokers = orjson.loads(text).get("brokers")
+        except orjson.JSONDecodeError:
+            return
+        i = int(hasty)
+        self.broker_states[i] = {name: b.get("state") for name, b in (brokers or {}).items()}
+        if brokers:
+            self._brokerless[i] = 0
+            return
+        self._brokerless[i] += 1
+        if self._brokerless[i] >= 2 and not self._lost[i]:
+            self._lost[i] = True
+            self._admin_stale = self._meta_stale = True
 
     def _serve_retired(self) -> None:
         """Reports of retired producers. A batch still producing into one when it was replaced adds messages
@@ -354,7 +411,7 @@ class KafkaLog:
             failure = EventError(
                 Codes.DELIVERY_FAILED, f"Kafka topic {topic} cannot be written: {err.name()}: {err.str()}."
             )
-        elif code in _UNREACHABLE:
+        elif code in _UNREACHABLE or (code in _PURGED and self.brokers_down):
             failure = EventError(
                 Codes.LOG_UNAVAILABLE, f"Kafka ({self.settings.bootstrap_servers}) unavailable: {err.str()}."
             )
@@ -577,6 +634,9 @@ class KafkaLog:
     # -- metadata ------------------------------------------------------------------------------------
 
     def _admin_client(self) -> AdminClient:
+        if self._admin_stale:  # see _on_stats; the old one goes when its last user lets go
+            self._admin_stale = False
+            self._admin = None
         if self._admin is None:
             self._admin = AdminClient(
                 {**self.settings.common(), "client.id": f"{self.settings.client_id}-admin"}
@@ -584,6 +644,11 @@ class KafkaLog:
         return self._admin
 
     def _meta_consumer(self) -> Consumer:
+        if self._meta_stale and self._meta is not None:  # under _meta_lock: nobody else uses it
+            self._meta_stale = False
+            with contextlib.suppress(Exception):
+                self._meta.close()
+            self._meta = None
         if self._meta is None:
             self._meta = Consumer(self._consumer_config())
         return self._meta
@@ -899,5 +964,7 @@ class KafkaLog:
             "bootstrap_servers": self.settings.bootstrap_servers,
             "delivery_timeout": self.settings.delivery_timeout,
             "brokers_down": self.brokers_down,
+            "producers_replaced": self.replaced,
+            "guaranteed_producer_brokers": self.broker_states[0],
             "last_error": self.last_error,
         }
