@@ -9,7 +9,9 @@ arrives, so the loop wakes once per batch, not once per event.
 Every failure is a value per message: ``event_too_large`` (invalid) for a message over
 ``message.max.bytes``, ``delivery_timeout`` / ``log_unavailable`` / ``delivery_failed`` (errors, safe to
 retry) otherwise. Nothing here raises for one bad message, and a broker that goes away makes ``produce``
-answer errors after ``delivery_timeout`` seconds; it never hangs, and librdkafka reconnects on its own.
+answer errors after ``delivery_timeout`` seconds; it never hangs, and librdkafka reconnects on its own,
+except where it cannot: a producer with a fatal error, or one that lost every broker (see ``_on_stats``),
+is replaced by a new one.
 
 Reading uses ``assign()`` (no consumer group): from the beginning, the end, explicit offsets or a time
 (``offsets_for_times``), across several topics; blocking calls run on a thread pool.
