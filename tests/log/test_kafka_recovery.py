@@ -16,6 +16,7 @@ import orjson
 import pytest
 
 from eventplatform.errors import Codes, EventError
+from eventplatform.log.base import Record, Start
 from eventplatform.log.kafka import KafkaLog
 from tests.gate.conftest import Server
 from tests.kafka_broker import Broker, kafka, read_all, read_topic, unique, write_stream_config
@@ -446,3 +447,220 @@ def test_intake_recovers_when_the_broker_restarts_at_the_first_5xx(
         f"producers replaced {intake.stderr().count('producer replaced')}; "
         f"{time.monotonic() - t0:.0f}s in all"
     )
+
+
+# -- reading ---------------------------------------------------------------------------------------------
+
+
+def by_partition(records: list[Record]) -> dict[int, list[tuple[int, bytes]]]:
+    out: dict[int, list[tuple[int, bytes]]] = {}
+    for r in records:
+        out.setdefault(r.partition, []).append((r.offset, r.value))
+    return out
+
+
+def assert_exactly_the_topic(records: list[Record], bootstrap: str, topic: str, partitions: int) -> None:
+    """``records`` hold every record of ``topic``, once, in offset order per partition (compared with
+    what an independent consumer reads)."""
+    got = by_partition(records)
+    for p, items in got.items():
+        offsets = [o for o, _ in items]
+        assert offsets == sorted(set(offsets)), f"partition {p}: out of order or repeated offsets"
+    expected: dict[int, list[bytes]] = {}
+    for p, _, _, value in read_all(bootstrap, topic, partitions=partitions):
+        expected.setdefault(p, []).append(value)
+    for p in range(partitions):
+        values = [v for _, v in got.get(p, [])]
+        assert values == expected.get(p, []), (
+            f"partition {p}: read {len(values)} records, the topic holds {len(expected.get(p, []))}"
+        )
+
+
+def test_follower_sees_every_new_event_after_broker_restarts(broker_back: Broker) -> None:
+    """``consume(follow=True)`` (``tail --follow``, live streams) while events are produced and the broker
+    is stopped cleanly and started again, three times (a clean stop is what can leave librdkafka without
+    any broker, librdkafka #5301). After each return, the follower sees the events acknowledged since
+    within ``RECOVERY_S``; in the end it has read every record of the topic once, in order."""
+    broker = broker_back
+    topic = unique("test.recovery.follow.")
+    seen: list[Record] = []
+    acked: list[bytes] = []
+    latencies: list[float] = []
+    timeline = Tally()
+
+    async def go() -> KafkaLog:
+        writer = KafkaLog.from_url(f"{broker.url}?delivery_timeout=3&partitions=2")
+        reader = KafkaLog.from_url(f"{broker.url}?request_timeout=5")
+        stop = asyncio.Event()
+
+        async def follow() -> None:
+            async for record in reader.consume([topic], Start.beginning(), follow=True, poll_interval=0.1):
+                seen.append(record)
+
+        async def produce() -> None:
+            n = 0
+            while not stop.is_set():
+                values = [orjson.dumps({"n": n + i}) for i in range(20)]
+                n += 20
+                out = await writer.produce_columns([topic] * 20, values, [None] * 20, [None] * 20)
+                acked.extend(v for v, o in zip(values, out, strict=True) if o is None)
+                await asyncio.sleep(0.02)
+
+        async def caught_up(back: float) -> None:
+            """Wait for a success sent after ``back``, then for the follower to have all acked so far."""
+            mark = len(acked)
+            while len(acked) == mark:
+                assert time.monotonic() - back < RECOVERY_S, "producing did not recover: " + str(
+                    writer.describe()
+                )
+                await asyncio.sleep(0.05)
+            target = set(acked)
+            while not target <= {r.value for r in seen}:
+                assert time.monotonic() - back < RECOVERY_S, (
+                    f"the follower missed events {RECOVERY_S:g}s after the broker came back: "
+                    f"{reader.describe()}\n" + "\n".join(timeline.timeline)
+                )
+                await asyncio.sleep(0.05)
+            latencies.append(time.monotonic() - back)
+            timeline.mark(f"follower caught up after {latencies[-1]:.1f}s")
+
+        await writer.ensure_topics([topic])
+        tasks = [asyncio.create_task(follow()), asyncio.create_task(produce())]
+        try:
+            await caught_up(time.monotonic())
+            for _ in range(3):
+                timeline.mark("stop the broker")
+                await asyncio.to_thread(restart, broker, "stop")
+                back = time.monotonic()
+                timeline.mark("broker back")
+                await caught_up(back)
+            stop.set()
+            await tasks[1]
+            target = set(acked)
+            deadline = time.monotonic() + RECOVERY_S
+            while not target <= {r.value for r in seen} and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+            await asyncio.sleep(0.5)  # anything unacknowledged but written arrives too
+        finally:
+            stop.set()
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await writer.close()
+            await reader.close()
+        return reader
+
+    t0 = time.monotonic()
+    reader = asyncio.run(go())
+    assert set(acked) <= {r.value for r in seen}
+    assert_exactly_the_topic(seen, broker.bootstrap, topic, partitions=2)
+    print(
+        f"\n{len(seen)} records followed ({len(acked)} acknowledged); caught up "
+        f"{', '.join(f'{x:.1f}' for x in latencies)} s after each return; reader consumers replaced "
+        f"{reader.readers_replaced}; {time.monotonic() - t0:.0f}s in all"
+    )
+
+
+NO_BROKER = '{"brokers": {}}'
+
+
+def fill(bootstrap: str, topic: str, count: int) -> None:
+    """``count`` small records spread over the topic's partitions (by key)."""
+    from confluent_kafka import Producer
+
+    p = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5})
+    for i in range(count):
+        p.produce(topic, orjson.dumps({"i": i, "pad": "x" * 200}), key=str(i).encode())
+    assert p.flush(20) == 0
+
+
+@pytest.mark.parametrize("follow", [False, True], ids=["one-shot", "follow"])
+def test_reader_that_knows_no_broker_any_more_replaces_its_consumer(
+    kafka_broker: Broker, follow: bool
+) -> None:
+    """A reader's consumer whose statistics show no broker twice in a row is replaced; the new one goes
+    on after the last record yielded from each partition: nothing lost, nothing twice, although the old
+    consumer had fetched records ahead that were never yielded. Statistics are injected (no broker
+    produces the state on demand); the real ones come too rarely here to interfere."""
+    topic = unique("test.recovery.reader.")
+    count = 3000
+
+    async def go() -> tuple[KafkaLog, list[Record]]:
+        log = KafkaLog.from_url(f"{kafka_broker.url}?partitions=2")
+        log.health_interval = 600.0
+        await log.ensure_topics([topic])
+        await asyncio.to_thread(fill, kafka_broker.bootstrap, topic, count)
+        records: list[Record] = []
+        try:
+            it = log.consume([topic], Start.beginning(), follow=follow)
+            records.append(await anext(it))
+            assert len(log._readers) == 1
+            health = log._readers[0]
+            health.on_stats(NO_BROKER)
+            health.on_stats('{"brokers": {"127.0.0.1:1/1": {"state": "UP"}}}')
+            health.on_stats(NO_BROKER)
+            assert not health.lost  # a moment without a broker (a re-bootstrap) is not enough
+            health.on_stats(NO_BROKER)
+            assert health.lost
+            if follow:
+                await asyncio.to_thread(fill, kafka_broker.bootstrap, topic, 500)
+            deadline = time.monotonic() + 20
+            while len(records) < count + (500 if follow else 0):
+                assert time.monotonic() < deadline, f"{len(records)} records read"
+                try:
+                    records.append(await asyncio.wait_for(anext(it), 10))
+                except StopAsyncIteration:
+                    break
+            if not follow:
+                with pytest.raises(StopAsyncIteration):
+                    await anext(it)
+            await it.aclose()  # type: ignore[attr-defined]
+            assert not log._readers
+        finally:
+            await log.close()
+        return log, records
+
+    log, records = asyncio.run(go())
+    assert log.readers_replaced == 1
+    assert log.describe()["reader_consumers_replaced"] == 1
+    assert_exactly_the_topic(records, kafka_broker.bootstrap, topic, partitions=2)
+
+
+def test_one_shot_read_with_the_broker_gone_fails_after_its_timeout(broker_back: Broker) -> None:
+    """A one-shot read that cannot get the rest of its records (the broker went away mid-read) ends with
+    ``log_unavailable`` after ``request_timeout`` instead of waiting forever."""
+    broker = broker_back
+    topic = unique("test.recovery.oneshot.")
+
+    async def go() -> tuple[EventError, float, int]:
+        # the consumer fetches little ahead: most records are still on the broker when it stops
+        log = KafkaLog.from_url(
+            f"{broker.url}?request_timeout=2",
+            consumer_config={
+                "fetch.max.bytes": 4096,
+                "max.partition.fetch.bytes": 4096,
+                "message.max.bytes": 4096,
+                "queued.max.messages.kbytes": 4,
+                "queued.min.messages": 1,
+            },
+        )
+        await log.ensure_topics([topic])
+        await asyncio.to_thread(fill, broker.bootstrap, topic, 5000)
+        n = 0
+        try:
+            it = log.consume([topic], Start.beginning())
+            await anext(it)
+            await asyncio.to_thread(broker.stop)
+            t0 = time.monotonic()
+            with pytest.raises(EventError) as caught:
+                async for _ in it:
+                    n += 1
+            return caught.value, time.monotonic() - t0, n
+        finally:
+            await log.close()
+
+    error, took, n = asyncio.run(go())
+    assert error.code == Codes.LOG_UNAVAILABLE, error
+    assert "delivered nothing for 2s" in str(error), error
+    assert took < 2 + SLACK_S, took
+    print(f"\nlog_unavailable {took:.1f}s after the broker stopped ({n} more records read): {error}")

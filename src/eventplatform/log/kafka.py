@@ -173,6 +173,33 @@ class _Batch:
             self.future.set_result(None)
 
 
+class _ReaderHealth:
+    """Whether one reader's consumer still knows a broker, from its librdkafka statistics (served on the
+    reader thread by ``consume``; one small JSON document every ``health_interval`` seconds, nothing per
+    record). Two reports in a row without a broker: the consumer is lost for good (see
+    ``KafkaLog._on_stats``) and the reader replaces it."""
+
+    __slots__ = ("brokerless", "lost", "states")
+
+    def __init__(self) -> None:
+        self.brokerless = 0
+        self.lost = False
+        self.states: dict[str, str] = {}
+
+    def on_stats(self, text: str) -> None:
+        try:
+            brokers = orjson.loads(text).get("brokers")
+        except orjson.JSONDecodeError:
+            return
+        self.states = {name: b.get("state") for name, b in (brokers or {}).items()}
+        if brokers:
+            self.brokerless = 0
+            return
+        self.brokerless += 1
+        if self.brokerless >= 2:
+            self.lost = True
+
+
 class KafkaLog:
     """:class:`EventLog` on Apache Kafka."""
 
@@ -204,6 +231,8 @@ class KafkaLog:
         self._next_topic_try = 0.0  # while brokers_down: monotonic time of the next topic-creation attempt
         self._known_topics: set[str] = set()
         self.discovery_interval = 2.0  # seconds between looks for new topics/partitions while following
+        self._readers: list[_ReaderHealth] = []  # of the consume() calls running now
+        self.readers_replaced = 0  # reader consumers replaced because they knew no broker any more
 
     # -- construction --------------------------------------------------------------------------------
 
@@ -655,7 +684,10 @@ class KafkaLog:
             self._meta = Consumer(self._consumer_config())
         return self._meta
 
-    def _consumer_config(self) -> dict[str, Any]:
+    def _consumer_config(self, health: _ReaderHealth | None = None) -> dict[str, Any]:
+        extra: dict[str, Any] = {}
+        if health is not None:  # a reader's consumer: watch it for the broker-less state
+            extra = {"statistics.interval.ms": int(self.health_interval * 1000), "stats_cb": health.on_stats}
         return {
             **self.settings.common(),
             "client.id": f"{self.settings.client_id}-reader",
@@ -664,6 +696,7 @@ class KafkaLog:
             "enable.auto.offset.store": False,
             "auto.offset.reset": "earliest",
             "fetch.wait.max.ms": 100,
+            **extra,
             **self.settings.consumer_config,
         }
 
@@ -870,19 +903,26 @@ class KafkaLog:
         def run(fn: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
             return loop.run_in_executor(thread, fn, *args)
 
+        health = _ReaderHealth()
+        self._readers.append(health)
         consumer: Consumer | None = None
         try:
-            consumer = await run(Consumer, self._consumer_config())
+            consumer = await run(Consumer, self._consumer_config(health))
             try:
                 assignment, ends = await run(self._plan, consumer, topics, start, follow)
             except KafkaException as exc:
                 raise self._unavailable(exc) from exc
             if not follow and not ends:
                 return
-            known = {(tp.topic, tp.partition) for tp in assignment}
+            # where each partition began, and the offset after the last record yielded from it: a
+            # replaced consumer goes on from there (no record lost, none twice)
+            starts = {(tp.topic, tp.partition): tp.offset for tp in assignment}
+            after: dict[tuple[str, int], int] = {}
             if assignment:
                 await run(consumer.assign, assignment)
             next_discovery = time.monotonic() + self.discovery_interval
+            timeout = self.settings.request_timeout
+            idle_deadline = time.monotonic() + timeout  # one-shot: no progress for this long is an error
             while True:
                 batch = await run(consumer.consume, 500, poll_interval)
                 for msg in batch:
@@ -898,8 +938,12 @@ class KafkaLog:
                             continue
                         if offset + 1 >= end:
                             del ends[(topic, partition)]
+                    after[(topic, partition)] = offset + 1
                     yield Record(topic, partition, offset, msg.timestamp()[1], msg.key(), msg.value())
+                if health.lost:
+                    consumer = await self._replace_reader(run, consumer, health, starts, after, ends, follow)
                 if not follow:
+                    left = len(ends)
                     if not batch and ends:
                         # offsets without a record (deleted by retention, control records): the position
                         # tells us we are past the end all the same
@@ -909,6 +953,16 @@ class KafkaLog:
                                 del ends[(tp.topic, tp.partition)]
                     if not ends:
                         return
+                    now = time.monotonic()
+                    if batch or len(ends) < left:
+                        idle_deadline = now + timeout
+                    elif now >= idle_deadline:
+                        raise EventError(
+                            Codes.LOG_UNAVAILABLE,
+                            f"Kafka ({self.settings.bootstrap_servers}) delivered nothing for {timeout:g}s "
+                            f"with {len(ends)} partition(s) not read to their end "
+                            f"(brokers: {health.states or 'none known'}).",
+                        )
                 if follow and time.monotonic() >= next_discovery:
                     # topics and partitions created after we began (a datacenter's first event)
                     next_discovery = time.monotonic() + self.discovery_interval
@@ -918,16 +972,45 @@ class KafkaLog:
                             TopicPartition(t, p, OFFSET_BEGINNING)
                             for t, plist in parts.items()
                             for p in plist
-                            if (t, p) not in known
+                            if (t, p) not in starts
                         ]
                         if new:
-                            known.update((tp.topic, tp.partition) for tp in new)
+                            starts.update(((tp.topic, tp.partition), tp.offset) for tp in new)
                             await run(consumer.incremental_assign, new)
         finally:
+            with contextlib.suppress(ValueError):
+                self._readers.remove(health)
             if consumer is not None:
                 with contextlib.suppress(Exception):
                     await run(consumer.close)
             thread.shutdown(wait=False)
+
+    async def _replace_reader(
+        self,
+        run: Callable[..., asyncio.Future[Any]],
+        old: Consumer,
+        health: _ReaderHealth,
+        starts: Mapping[tuple[str, int], int],
+        after: Mapping[tuple[str, int], int],
+        ends: Mapping[tuple[str, int], int],
+        follow: bool,
+    ) -> Consumer:
+        """A reader's consumer that knows no broker any more never delivers again (see ``_on_stats``):
+        a new one is assigned the same partitions, each at the offset after the last record yielded
+        from it (where it began if none was). The metadata clients may be in the same state: made anew."""
+        health.lost = False
+        health.brokerless = 0
+        self._admin_stale = self._meta_stale = True
+        with contextlib.suppress(Exception):
+            await run(old.close)
+        consumer: Consumer = await run(Consumer, self._consumer_config(health))
+        self.readers_replaced += 1
+        _LOGGER.warning("Kafka reader consumer replaced: it lost every broker")
+        keys = list(starts) if follow else list(ends)
+        assignment = [TopicPartition(t, p, after.get((t, p), starts[(t, p)])) for t, p in keys]
+        if assignment:
+            await run(consumer.assign, assignment)
+        return consumer
 
     # -- shutdown ------------------------------------------------------------------------------------
 
@@ -968,5 +1051,6 @@ class KafkaLog:
             "brokers_down": self.brokers_down,
             "producers_replaced": self.replaced,
             "guaranteed_producer_brokers": self.broker_states[0],
+            "reader_consumers_replaced": self.readers_replaced,
             "last_error": self.last_error,
         }
