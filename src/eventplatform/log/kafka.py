@@ -703,9 +703,10 @@ class KafkaLog:
     async def _run(self, fn: Callable[..., Any], *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
 
-    def _partitions(self, topics: Sequence[str]) -> dict[str, list[int]]:
+    def _partitions(self, topics: Sequence[str], timeout: float | None = None) -> dict[str, list[int]]:
         """Existing topics among ``topics`` -> their partition ids (blocking)."""
-        md = self._admin_client().list_topics(timeout=self.settings.request_timeout)
+        t = self.settings.request_timeout if timeout is None else timeout
+        md = self._admin_client().list_topics(timeout=t)
         out: dict[str, list[int]] = {}
         for topic in topics:
             tm = md.topics.get(topic)
@@ -923,6 +924,7 @@ class KafkaLog:
             next_discovery = time.monotonic() + self.discovery_interval
             timeout = self.settings.request_timeout
             idle_deadline = time.monotonic() + timeout  # one-shot: no progress for this long is an error
+            failed_looks = 0  # partition discoveries in a row that got no metadata
             while True:
                 batch = await run(consumer.consume, 500, poll_interval)
                 for msg in batch:
@@ -964,10 +966,18 @@ class KafkaLog:
                             f"(brokers: {health.states or 'none known'}).",
                         )
                 if follow and time.monotonic() >= next_discovery:
-                    # topics and partitions created after we began (a datacenter's first event)
+                    # topics and partitions created after we began (a datacenter's first event); a short
+                    # timeout: while Kafka is away this must not hold back records for long once it is back
                     next_discovery = time.monotonic() + self.discovery_interval
-                    with contextlib.suppress(KafkaException):
-                        parts = await run(self._partitions, topics)
+                    try:
+                        parts = await run(self._partitions, topics, min(timeout, 2.0))
+                    except KafkaException:
+                        failed_looks += 1
+                        if failed_looks >= 3:  # the admin client may know no broker any more (#5301)
+                            failed_looks = 0
+                            self._admin_stale = True
+                    else:
+                        failed_looks = 0
                         new = [
                             TopicPartition(t, p, OFFSET_BEGINNING)
                             for t, plist in parts.items()
@@ -975,8 +985,9 @@ class KafkaLog:
                             if (t, p) not in starts
                         ]
                         if new:
-                            starts.update(((tp.topic, tp.partition), tp.offset) for tp in new)
-                            await run(consumer.incremental_assign, new)
+                            with contextlib.suppress(KafkaException):  # tried again at the next look
+                                await run(consumer.incremental_assign, new)
+                                starts.update(((tp.topic, tp.partition), tp.offset) for tp in new)
         finally:
             with contextlib.suppress(ValueError):
                 self._readers.remove(health)
