@@ -915,10 +915,8 @@ class KafkaLog:
                 raise self._unavailable(exc) from exc
             if not follow and not ends:
                 return
-            # where each partition began, and the offset after the last record yielded from it: a
-            # replaced consumer goes on from there (no record lost, none twice)
+            # where each partition began: a replaced consumer starts there if none of its records came
             starts = {(tp.topic, tp.partition): tp.offset for tp in assignment}
-            after: dict[tuple[str, int], int] = {}
             if assignment:
                 await run(consumer.assign, assignment)
             next_discovery = time.monotonic() + self.discovery_interval
@@ -940,10 +938,9 @@ class KafkaLog:
                             continue
                         if offset + 1 >= end:
                             del ends[(topic, partition)]
-                    after[(topic, partition)] = offset + 1
                     yield Record(topic, partition, offset, msg.timestamp()[1], msg.key(), msg.value())
                 if health.lost:
-                    consumer = await self._replace_reader(run, consumer, health, starts, after, ends, follow)
+                    consumer = await self._replace_reader(run, consumer, health, starts, ends, follow)
                 if not follow:
                     left = len(ends)
                     if not batch and ends:
@@ -1002,22 +999,29 @@ class KafkaLog:
         old: Consumer,
         health: _ReaderHealth,
         starts: Mapping[tuple[str, int], int],
-        after: Mapping[tuple[str, int], int],
         ends: Mapping[tuple[str, int], int],
         follow: bool,
     ) -> Consumer:
         """A reader's consumer that knows no broker any more never delivers again (see ``_on_stats``):
         a new one is assigned the same partitions, each at the offset after the last record yielded
-        from it (where it began if none was). The metadata clients may be in the same state: made anew."""
+        from it (where it began if none was). That is the old consumer's position (local state, no
+        broker asked): it is called between batches, and every record of a batch was yielded (or, one-shot,
+        lies past the end). Nothing is tracked per record. The metadata clients may be in the same state
+        as the consumer: made anew."""
         health.lost = False
         health.brokerless = 0
         self._admin_stale = self._meta_stale = True
+        keys = list(starts) if follow else list(ends)
+        after: dict[tuple[str, int], int] = {}
+        with contextlib.suppress(KafkaException):
+            for tp in await run(old.position, [TopicPartition(t, p) for t, p in keys]):
+                if tp.error is None and tp.offset >= 0:
+                    after[(tp.topic, tp.partition)] = tp.offset
         with contextlib.suppress(Exception):
             await run(old.close)
         consumer: Consumer = await run(Consumer, self._consumer_config(health))
         self.readers_replaced += 1
         _LOGGER.warning("Kafka reader consumer replaced: it lost every broker")
-        keys = list(starts) if follow else list(ends)
         assignment = [TopicPartition(t, p, after.get((t, p), starts[(t, p)])) for t, p in keys]
         if assignment:
             await run(consumer.assign, assignment)
