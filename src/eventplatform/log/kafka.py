@@ -14,7 +14,9 @@ except where it cannot: a producer with a fatal error, or one that lost every br
 is replaced by a new one.
 
 Reading uses ``assign()`` (no consumer group): from the beginning, the end, explicit offsets or a time
-(``offsets_for_times``), across several topics; blocking calls run on a thread pool.
+(``offsets_for_times``), across several topics; blocking calls run on a thread pool. A reader's consumer
+that lost every broker is replaced the same way (see ``_ReaderHealth``), resuming after the last record it
+yielded; a one-shot read that gets nothing for ``request_timeout`` ends with ``log_unavailable``.
 """
 
 from __future__ import annotations
