@@ -146,6 +146,9 @@ transaction.state.log.min.isr=1
 share.coordinator.state.topic.replication.factor=1
 share.coordinator.state.topic.min.isr=1
 group.initial.rebalance.delay.ms=0
+# a development broker: after a crash (SIGKILL) it re-registers once its old session expired; 3 s, not 9 s
+broker.session.timeout.ms=3000
+broker.heartbeat.interval.ms=500
 message.max.bytes=${KAFKA_MESSAGE_MAX_BYTES:-1048588}
 num.network.threads=2
 num.io.threads=4
