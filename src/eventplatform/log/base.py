@@ -107,6 +107,36 @@ class EventLog(Protocol):
     async def close(self) -> None: ...
 
 
+class ColumnarLog:
+    """Base of the logs whose native produce call takes columns (:meth:`produce_columns`): the intake pipeline
+    builds them directly, with no :class:`Message` per event (a dataclass each costs ~1 µs on the hot path);
+    :meth:`produce` serves the Message API on top of it."""
+
+    async def produce_columns(
+        self,
+        topics: Sequence[str],
+        values: Sequence[bytes],
+        keys: Sequence[bytes | None],
+        timestamps: Sequence[int | None],
+        *,
+        hasty: bool = False,
+    ) -> list[Exception | None]:
+        """:meth:`EventLog.produce` of the messages ``(topics[i], values[i], keys[i], timestamps[i])``. The
+        sequences must not change until this returns."""
+        raise NotImplementedError
+
+    async def produce(self, messages: Sequence[Message], *, hasty: bool = False) -> list[Exception | None]:
+        if not messages:
+            return []
+        return await self.produce_columns(
+            [m.topic for m in messages],
+            [m.value for m in messages],
+            [m.key for m in messages],
+            [m.timestamp_ms for m in messages],
+            hasty=hasty,
+        )
+
+
 def open_log(url: str, **options: object) -> EventLog:
     """Open a log from its URL: ``sqlite:///PATH`` (a directory) or ``kafka://HOST:PORT[,HOST:PORT]``."""
     if url.startswith("sqlite://"):

@@ -47,7 +47,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from prometheus_client import Counter, Gauge
 
 from eventplatform.errors import Codes, EventError, EventFailure, EventInvalid
-from eventplatform.log.base import Message, Record, Start
+from eventplatform.log.base import ColumnarLog, Record, Start
 
 DELIVERY_FAILURES = Counter(
     "eventplatform_log_kafka_delivery_failures",
@@ -202,7 +202,7 @@ class _ReaderHealth:
             self.lost = True
 
 
-class KafkaLog:
+class KafkaLog(ColumnarLog):
     """:class:`EventLog` on Apache Kafka."""
 
     def __init__(self, settings: KafkaSettings) -> None:
@@ -456,17 +456,6 @@ class KafkaLog:
         return failure
 
     # -- producing -----------------------------------------------------------------------------------
-
-    async def produce(self, messages: Sequence[Message], *, hasty: bool = False) -> list[Exception | None]:
-        if not messages:
-            return []
-        return await self.produce_columns(
-            [m.topic for m in messages],
-            [m.value for m in messages],
-            [m.key for m in messages],
-            [m.timestamp_ms for m in messages],
-            hasty=hasty,
-        )
 
     async def produce_columns(
         self,

@@ -83,7 +83,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from eventplatform.errors import Codes, EventError
-from eventplatform.log.base import Message, Record, Start
+from eventplatform.log.base import ColumnarLog, Record, Start
 
 log = logging.getLogger(__name__)
 
@@ -942,7 +942,7 @@ class _Reader:
                 self._conn = None
 
 
-class SQLiteLog:
+class SQLiteLog(ColumnarLog):
     """An :class:`EventLog` in a directory of SQLite partition files (see the module docstring)."""
 
     def __init__(
@@ -1018,17 +1018,6 @@ class SQLiteLog:
                         raise
                 w = self._writer
         return w
-
-    async def produce(self, messages: Sequence[Message], *, hasty: bool = False) -> list[Exception | None]:
-        if not messages:
-            return []
-        return await self.produce_columns(
-            [m.topic for m in messages],
-            [m.value for m in messages],
-            [m.key for m in messages],
-            [m.timestamp_ms for m in messages],
-            hasty=hasty,
-        )
 
     async def produce_columns(
         self,
