@@ -15,13 +15,19 @@ import socket
 import subprocess
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import orjson
 import pytest
 from confluent_kafka import Consumer, TopicPartition
+
+from eventplatform.errors import Codes
+
+if TYPE_CHECKING:
+    import httpx
 
 REPO = Path(__file__).resolve().parent.parent
 SCRIPT = REPO / "scripts" / "kafka.sh"
@@ -147,6 +153,51 @@ def write_stream_config(path: Path, stream: str) -> Path:
         "    topic_prefixes: [eqiad., codfw.]\n"
     )
     return path
+
+
+LINK_HOVER_SCHEMA = "/analytics/link_hover/1.0.0"
+# the failures of a delivery, safe to retry
+DELIVERY_CODES = frozenset({Codes.LOG_UNAVAILABLE, Codes.DELIVERY_TIMEOUT, Codes.DELIVERY_FAILED})
+
+
+def link_hover_event(stream: str, title: str, **meta: Any) -> dict[str, Any]:
+    """A valid event of the streams of :func:`write_stream_config`; ``title`` identifies it in the topic."""
+    return {
+        "$schema": LINK_HOVER_SCHEMA,
+        "meta": {"stream": stream, **meta},
+        "link_href": "https://x.org",
+        "link_title": title,
+    }
+
+
+def acknowledged(response: httpx.Response, titles: list[str]) -> list[str] | None:
+    """The titles that intake's answer to a batch of ``titles`` acknowledged while the broker may be away:
+    all of a 201; the accepted ones of a 207 (part of the batch acknowledged before the broker went away) or
+    none of a 500, when every error is a retryable delivery failure.
+
+    None: an answer intake must never give."""
+    if response.status_code == 201:
+        return titles
+    body = response.json()
+    if (
+        response.status_code not in (207, 500, 503)
+        or body.get("invalid")
+        or not body.get("error")
+        or not all(e["code"] in DELIVERY_CODES for e in body["error"])
+    ):
+        return None
+    failed = {e["index"] for e in body["error"]}
+    return [t for i, t in enumerate(titles) if i not in failed]
+
+
+def wait_until(condition: Callable[[], bool], timeout: float) -> bool:
+    """Poll ``condition`` (it reads lists that load threads append to) until true or ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
+    return True
 
 
 def read_all(bootstrap: str, topic: str, partitions: int = 1) -> list[tuple[int, int, bytes | None, bytes]]:

@@ -5,19 +5,26 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
 from tests.gate.conftest import Server
-from tests.kafka_broker import Broker, kafka, read_topic, unique, write_stream_config
+from tests.kafka_broker import (
+    LINK_HOVER_SCHEMA,
+    Broker,
+    acknowledged,
+    kafka,
+    link_hover_event,
+    read_topic,
+    unique,
+    wait_until,
+    write_stream_config,
+)
 
 pytestmark = [kafka, pytest.mark.kafka]
-
-SCHEMA = "/analytics/link_hover/1.0.0"
 
 
 def start_intake(workdir: Path, log_url: str, stream_config: Path, datacenter: str) -> Server:
@@ -25,25 +32,6 @@ def start_intake(workdir: Path, log_url: str, stream_config: Path, datacenter: s
     return Server(
         workdir, "--stream-config", str(stream_config), "--datacenter", datacenter, log=log_url
     ).start()
-
-
-def wait_until(condition: Callable[[], bool], timeout: float) -> bool:
-    """Poll ``condition`` (it reads lists the load threads append to) until true or ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(0.05)
-    return True
-
-
-def event(stream: str, title: str, **extra: Any) -> dict[str, Any]:
-    return {
-        "$schema": SCHEMA,
-        "meta": {"stream": stream, **extra},
-        "link_href": "https://x.org",
-        "link_title": title,
-    }
 
 
 @pytest.fixture
@@ -69,16 +57,15 @@ def test_http_events_land_in_datacenter_topics_with_keys_and_timestamps(
 ) -> None:
     name = stream[0]
     eqiad, codfw = intakes["eqiad"], intakes["codfw"]
-    batch = [event(name, f"e{i}", dt="2024-03-15T19:05:00.456Z") for i in range(20)]
-    batch.append({"$schema": SCHEMA, "meta": {"stream": name}, "link_href": 7})  # invalid
+    batch = [link_hover_event(name, f"e{i}", dt="2024-03-15T19:05:00.456Z") for i in range(20)]
+    batch.append({"$schema": LINK_HOVER_SCHEMA, "meta": {"stream": name}, "link_href": 7})  # invalid
     r = httpx.post(f"{eqiad.url}/v1/events", json=batch, timeout=30)
     assert r.status_code == 207, r.text
     assert len(r.json()["invalid"]) == 1
-    r = httpx.post(f"{codfw.url}/v1/events", json=[event(name, "c0")], timeout=30)
+    r = httpx.post(f"{codfw.url}/v1/events", json=[link_hover_event(name, "c0")], timeout=30)
     assert r.status_code == 201, r.text
-    r = httpx.post(
-        f"{codfw.url}/v1/events?hasty=true", json=[event(name, "h0"), event(name, "h1")], timeout=30
-    )
+    hasty = [link_hover_event(name, "h0"), link_hover_event(name, "h1")]
+    r = httpx.post(f"{codfw.url}/v1/events?hasty=true", json=hasty, timeout=30)
     assert r.status_code == 202, r.text
 
     got = read_topic(kafka_broker.bootstrap, f"eqiad.{name}")
@@ -136,7 +123,8 @@ def test_broker_stopped_under_load_never_loses_a_201(
                 n += 10
                 t0 = time.monotonic()
                 try:
-                    r = client.post(f"{intake.url}/v1/events", json=[event(name, t) for t in titles])
+                    batch = [link_hover_event(name, t) for t in titles]
+                    r = client.post(f"{intake.url}/v1/events", json=batch)
                 except httpx.HTTPError as exc:  # intake must neither hang nor drop the connection
                     with lock:
                         problems.append(f"HTTP error {exc!r}")
@@ -145,24 +133,11 @@ def test_broker_stopped_under_load_never_loses_a_201(
                 with lock:
                     statuses.append(r.status_code)
                     slowest[0] = max(slowest[0], elapsed)
-                    body = {} if r.status_code == 201 else r.json()
-                    if r.status_code == 201:
-                        acked.extend(titles)
-                    elif (
-                        r.status_code not in (207, 500, 503)
-                        or body.get("invalid")
-                        or not body.get("error")
-                        or not all(
-                            e["code"] in ("log_unavailable", "delivery_timeout", "delivery_failed")
-                            for e in body["error"]
-                        )
-                    ):
+                    ok = acknowledged(r, titles)
+                    if ok is None:
                         problems.append(f"{r.status_code}: {r.text[:500]}")  # never 2xx when not acked
-                    elif r.status_code == 207:
-                        # the broker went away in the middle of the batch: what it acknowledged is accepted
-                        # (and must be in the topic), the rest is an error to retry
-                        failed = {e["index"] for e in body["error"]}
-                        acked.extend(t for i, t in enumerate(titles) if i not in failed)
+                    else:
+                        acked.extend(ok)
                 time.sleep(0.02)
 
     threads = [threading.Thread(target=load, args=(w,)) for w in range(3)]

@@ -19,11 +19,22 @@ from eventplatform.errors import Codes, EventError
 from eventplatform.log.base import Record, Start
 from eventplatform.log.kafka import KafkaLog
 from tests.gate.conftest import Server
-from tests.kafka_broker import Broker, kafka, read_all, read_topic, unique, write_stream_config
+from tests.kafka_broker import (
+    DELIVERY_CODES,
+    Broker,
+    acknowledged,
+    kafka,
+    link_hover_event,
+    read_all,
+    read_topic,
+    unique,
+    wait_until,
+    write_stream_config,
+)
 
 pytestmark = [kafka, pytest.mark.kafka]
 
-RETRYABLE = {Codes.LOG_UNAVAILABLE, Codes.DELIVERY_TIMEOUT, Codes.DELIVERY_FAILED}
+RETRYABLE = DELIVERY_CODES
 RECOVERY_S = 30.0  # after the broker answers again, new produce calls must succeed within this
 SLACK_S = 6.0  # a failure is answered by delivery_timeout; a little later on a loaded machine, never much
 
@@ -67,15 +78,6 @@ def restart(broker: Broker, how: str) -> None:
         broker.stop()
     time.sleep(0.5)
     broker.start()
-
-
-def wait_for(condition: Callable[[], bool], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(0.05)
-    return True
 
 
 @pytest.fixture
@@ -352,15 +354,6 @@ def test_poll_thread_survives_a_callback_that_raises(kafka_broker: Broker) -> No
     assert asyncio.run(go()) == [None] * 10
 
 
-def event(stream: str, title: str) -> dict[str, object]:
-    return {
-        "$schema": "/analytics/link_hover/1.0.0",
-        "meta": {"stream": stream},
-        "link_href": "https://x.org",
-        "link_title": title,
-    }
-
-
 def test_intake_recovers_when_the_broker_restarts_at_the_first_5xx(
     broker_back: Broker, tmp_path: Path
 ) -> None:
@@ -390,27 +383,20 @@ def test_intake_recovers_when_the_broker_restarts_at_the_first_5xx(
                 n += 10
                 sent = time.monotonic()
                 try:
-                    r = client.post(f"{intake.url}/v1/events", json=[event(name, t) for t in titles])
+                    batch = [link_hover_event(name, t) for t in titles]
+                    r = client.post(f"{intake.url}/v1/events", json=batch)
                 except httpx.HTTPError as exc:  # intake must neither hang nor drop the connection
                     tally.problems.append(f"HTTP error {exc!r}")
                     continue
                 answered = time.monotonic()
                 tally.answers.append((sent, answered, r.status_code == 201))
-                body = {} if r.status_code == 201 else r.json()
-                if r.status_code == 201:
-                    tally.acked.extend(t.encode() for t in titles)
-                elif (
-                    (r.status_code >= 500 or r.status_code == 207)
-                    and body.get("error")
-                    and not body.get("invalid")
-                    and all(e["code"] in RETRYABLE for e in body["error"])
-                ):
-                    # a 207: the broker went away in the middle of the batch; its accepted events count
-                    failed = {e["index"] for e in body["error"]}
-                    tally.acked.extend(t.encode() for i, t in enumerate(titles) if i not in failed)
-                    tally.failure(body["error"][0]["code"], answered - sent, r.text)
-                else:
+                ok = acknowledged(r, titles)
+                if ok is None:
                     tally.problems.append(f"{r.status_code}: {r.text[:300]}")  # never 2xx when not acked
+                else:
+                    tally.acked.extend(t.encode() for t in ok)
+                    if r.status_code != 201:  # a 500, or a 207 when the broker went away mid-batch
+                        tally.failure(r.json()["error"][0]["code"], answered - sent, r.text)
                 time.sleep(0.01)
 
     threads = [threading.Thread(target=load, args=(w,)) for w in range(4)]
@@ -421,7 +407,7 @@ def test_intake_recovers_when_the_broker_restarts_at_the_first_5xx(
             t.start()
         back = time.monotonic()
         for how in ("stop", "kill", "stop", None):
-            assert wait_for(lambda b=back: tally.recovered_after(b) is not None, RECOVERY_S), (
+            assert wait_until(lambda b=back: tally.recovered_after(b) is not None, RECOVERY_S), (
                 f"intake answered no 201 within {RECOVERY_S:g}s after the broker came back "
                 f"(failures {tally.codes}); timeline:\n"
                 + "\n".join(tally.timeline)
@@ -434,7 +420,7 @@ def test_intake_recovers_when_the_broker_restarts_at_the_first_5xx(
             mark = len(tally.answers)
             tally.mark(f"{how} the broker")
             broker.kill() if how == "kill" else broker.stop()
-            assert wait_for(lambda m=mark: any(not ok for _, _, ok in tally.answers[m:]), timeout_s + 10)
+            assert wait_until(lambda m=mark: any(not ok for _, _, ok in tally.answers[m:]), timeout_s + 10)
             tally.mark("first 5xx: start the broker")
             broker.start()  # at the first 5xx: the newer batches are still in librdkafka's queue
             back = time.monotonic()
@@ -617,7 +603,7 @@ def test_reader_that_knows_no_broker_any_more_replaces_its_consumer(
             while len(records) < count + (500 if follow else 0):
                 assert time.monotonic() < deadline, f"{len(records)} records read"
                 try:
-                    records.append(await asyncio.wait_for(anext(it), 10))
+                    records.append(await asyncio.wait_until(anext(it), 10))
                 except StopAsyncIteration:
                     break
             if not follow:
