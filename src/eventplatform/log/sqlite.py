@@ -75,7 +75,7 @@ import sqlite3
 import threading
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import chain
 from pathlib import Path
@@ -326,16 +326,15 @@ class _Writer:
         error: Exception | None = None
         pages = 0
         try:
-            if wait:
-                conn.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-            except sqlite3.OperationalError as exc:
-                if not wait and exc.sqlite_errorcode & 0xFF == sqlite3.SQLITE_BUSY:  # or an extended BUSY
-                    raise _Busy from None
-                raise
-            pages = self._write(jobs)
-            conn.execute("COMMIT")
+            with self._waiting() if wait else contextlib.nullcontext():
+                try:
+                    conn.execute("BEGIN IMMEDIATE")
+                except sqlite3.OperationalError as exc:
+                    if not wait and exc.sqlite_errorcode & 0xFF == sqlite3.SQLITE_BUSY:  # or an extended BUSY
+                        raise _Busy from None
+                    raise
+                pages = self._write(jobs)
+                conn.execute("COMMIT")
         except _Busy:
             raise
         except Exception as exc:
@@ -345,10 +344,6 @@ class _Writer:
             with contextlib.suppress(sqlite3.Error):
                 self._load_topics()  # forget offsets handed out in the failed transaction
             error = exc
-        finally:
-            if wait:
-                with contextlib.suppress(sqlite3.Error):
-                    conn.execute("PRAGMA busy_timeout=0")
         waiters = _waiters(jobs)
         if error is not None:
             _deliver(waiters, EventError(Codes.LOG_UNAVAILABLE, f"SQLite log write failed: {error}"), here)
@@ -362,6 +357,17 @@ class _Writer:
                 self._in_flight = True
             self.syncer.committed(waiters)
         self.checkpointer.poke(self.pages)
+
+    @contextlib.contextmanager
+    def _waiting(self) -> Iterator[None]:
+        """Let this thread wait up to ``_BUSY_TIMEOUT_MS`` for the database's write lock (a committer-thread
+        transaction); the connection's default is 0, since a commit on an event loop must never wait."""
+        self._conn.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
+        try:
+            yield
+        finally:
+            with contextlib.suppress(sqlite3.Error):
+                self._conn.execute("PRAGMA busy_timeout=0")
 
     def _write(self, jobs: list[_Job]) -> int:
         """The INSERTs of one transaction; returns an estimate of the WAL pages it writes."""
@@ -448,20 +454,17 @@ class _Writer:
             if self.stopped:
                 raise _closed_error()
             conn = self._conn
-            conn.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-                for t in topics:
-                    self._topic(t)
-                conn.execute("COMMIT")
-            except BaseException:
-                with contextlib.suppress(sqlite3.Error):
-                    conn.execute("ROLLBACK")
-                self._load_topics()
-                raise
-            finally:
-                with contextlib.suppress(sqlite3.Error):
-                    conn.execute("PRAGMA busy_timeout=0")
+            with self._waiting():
+                try:
+                    conn.execute("BEGIN IMMEDIATE")
+                    for t in topics:
+                        self._topic(t)
+                    conn.execute("COMMIT")
+                except BaseException:
+                    with contextlib.suppress(sqlite3.Error):
+                        conn.execute("ROLLBACK")
+                    self._load_topics()
+                    raise
 
     def run(self, fn: Callable[[], Any]) -> concurrent.futures.Future[Any]:
         """Run ``fn`` on the committer thread, after the batches handed to it before."""
