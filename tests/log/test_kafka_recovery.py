@@ -603,7 +603,7 @@ def test_reader_that_knows_no_broker_any_more_replaces_its_consumer(
             while len(records) < count + (500 if follow else 0):
                 assert time.monotonic() < deadline, f"{len(records)} records read"
                 try:
-                    records.append(await asyncio.wait_until(anext(it), 10))
+                    records.append(await asyncio.wait_for(anext(it), 10))
                 except StopAsyncIteration:
                     break
             if not follow:
