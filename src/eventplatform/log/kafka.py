@@ -15,7 +15,7 @@ is replaced by a new one.
 
 Reading uses ``assign()`` (no consumer group): from the beginning, the end, explicit offsets or a time
 (``offsets_for_times``), across several topics; blocking calls run on a thread pool. A reader's consumer
-that lost every broker is replaced the same way (see ``_ReaderHealth``), resuming after the last record it
+that lost every broker is replaced the same way (see ``_Health``), resuming after the last record it
 yielded; a one-shot read that gets nothing for ``request_timeout`` ends with ``log_unavailable``.
 """
 
@@ -175,18 +175,18 @@ class _Batch:
             self.future.set_result(None)
 
 
-class _ReaderHealth:
-    """Whether one reader's consumer still knows a broker, from its librdkafka statistics (served on the
-    reader thread by ``consume``; one small JSON document every ``health_interval`` seconds, nothing per
-    record). Two reports in a row without a broker: the consumer is lost for good (see
-    ``KafkaLog._on_stats``) and the reader replaces it."""
+class _Health:
+    """Whether one librdkafka client (a producer, or a reader's consumer) still knows a broker, from its
+    statistics (one small JSON document every ``health_interval`` seconds, nothing per message). Two
+    reports in a row without a broker: the client is lost for good (see ``KafkaLog._on_stats``) and is
+    replaced."""
 
     __slots__ = ("brokerless", "lost", "states")
 
     def __init__(self) -> None:
         self.brokerless = 0
         self.lost = False
-        self.states: dict[str, str] = {}
+        self.states: dict[str, str] = {}  # broker name -> state, from the last statistics
 
     def on_stats(self, text: str) -> None:
         try:
@@ -200,6 +200,11 @@ class _ReaderHealth:
         self.brokerless += 1
         if self.brokerless >= 2:
             self.lost = True
+
+    def reset(self) -> None:
+        """The client was replaced: the new one starts healthy."""
+        self.lost = False
+        self.brokerless = 0
 
 
 class KafkaLog(ColumnarLog):
@@ -225,15 +230,13 @@ class KafkaLog(ColumnarLog):
         self.replaced = 0  # how many times we replaced the guaranteed producer (fatal error, no brokers)
         self.hasty_replaced = 0  # the same for the hasty producer (no brokers)
         self.health_interval = 2.0  # seconds between librdkafka statistics (the broker-less check)
-        self._brokerless = [0, 0]  # consecutive statistics without any broker: guaranteed, hasty
-        self.broker_states: list[dict[str, str]] = [{}, {}]  # name -> state, from the last statistics
-        self._lost = [False, False]  # that producer lost every broker for good: replace it
+        self._health = [_Health(), _Health()]  # of the guaranteed and the hasty producer
         self._admin_stale = False  # the admin client is to be recreated (see _on_stats)
         self._meta_stale = False  # the same for the metadata consumer
         self._next_topic_try = 0.0  # while brokers_down: monotonic time of the next topic-creation attempt
         self._known_topics: set[str] = set()
         self.discovery_interval = 2.0  # seconds between looks for new topics/partitions while following
-        self._readers: list[_ReaderHealth] = []  # of the consume() calls running now
+        self._readers: list[_Health] = []  # of the consume() calls running now
         self.readers_replaced = 0  # reader consumers replaced because they knew no broker any more
 
     # -- construction --------------------------------------------------------------------------------
@@ -321,9 +324,9 @@ class KafkaLog(ColumnarLog):
                     hasty.poll(0)
                 if self._retired:
                     self._serve_retired()
-                if self._fatal or self._lost[0]:
+                if self._fatal or self._health[0].lost:
                     self._replace_guaranteed()
-                if self._lost[1]:
+                if self._health[1].lost:
                     self._replace_hasty()
             except Exception:
                 _LOGGER.exception("Kafka log poll thread: unexpected error (polling goes on)")
@@ -333,10 +336,9 @@ class KafkaLog(ColumnarLog):
         """An idempotent producer that hit a fatal error is unusable: a new producer takes over, and the old
         one's queued and in-flight messages are purged; it is polled until it has reported each of them (a
         failure), so that every produce call waiting for them is answered."""
-        why = "it lost every broker" if self._lost[0] else f"a fatal error ({self.last_error})"
+        why = "it lost every broker" if self._health[0].lost else f"a fatal error ({self.last_error})"
         self._fatal = False
-        self._lost[0] = False
-        self._brokerless[0] = 0
+        self._health[0].reset()
         old = self._guaranteed
         self.replaced += 1
         self._guaranteed = Producer(self._producer_config(False))
@@ -344,8 +346,7 @@ class KafkaLog(ColumnarLog):
         self._retire(old)
 
     def _replace_hasty(self) -> None:
-        self._lost[1] = False
-        self._brokerless[1] = 0
+        self._health[1].reset()
         old = self._hasty
         self.hasty_replaced += 1
         self._hasty = Producer(self._producer_config(True))
@@ -368,18 +369,10 @@ class KafkaLog(ColumnarLog):
         and the admin and metadata clients, which may be in the same state, are made anew."""
         if generation != self._generation(hasty):
             return  # from a replaced producer
-        try:
-            brokers = orjson.loads(text).get("brokers")
-        except orjson.JSONDecodeError:
-            return
-        i = int(hasty)
-        self.broker_states[i] = {name: b.get("state") for name, b in (brokers or {}).items()}
-        if brokers:
-            self._brokerless[i] = 0
-            return
-        self._brokerless[i] += 1
-        if self._brokerless[i] >= 2 and not self._lost[i]:
-            self._lost[i] = True
+        health = self._health[int(hasty)]
+        was_lost = health.lost
+        health.on_stats(text)
+        if health.lost and not was_lost:
             self._admin_stale = self._meta_stale = True
 
     def _serve_retired(self) -> None:
@@ -675,7 +668,7 @@ class KafkaLog(ColumnarLog):
             self._meta = Consumer(self._consumer_config())
         return self._meta
 
-    def _consumer_config(self, health: _ReaderHealth | None = None) -> dict[str, Any]:
+    def _consumer_config(self, health: _Health | None = None) -> dict[str, Any]:
         extra: dict[str, Any] = {}
         if health is not None:  # a reader's consumer: watch it for the broker-less state
             extra = {"statistics.interval.ms": int(self.health_interval * 1000), "stats_cb": health.on_stats}
@@ -895,7 +888,7 @@ class KafkaLog(ColumnarLog):
         def run(fn: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
             return loop.run_in_executor(thread, fn, *args)
 
-        health = _ReaderHealth()
+        health = _Health()
         self._readers.append(health)
         consumer: Consumer | None = None
         try:
@@ -988,7 +981,7 @@ class KafkaLog(ColumnarLog):
         self,
         run: Callable[..., asyncio.Future[Any]],
         old: Consumer,
-        health: _ReaderHealth,
+        health: _Health,
         starts: Mapping[tuple[str, int], int],
         ends: Mapping[tuple[str, int], int],
         follow: bool,
@@ -999,8 +992,7 @@ class KafkaLog(ColumnarLog):
         broker asked): it is called between batches, and every record of a batch was yielded (or, one-shot,
         lies past the end). Nothing is tracked per record. The metadata clients may be in the same state
         as the consumer: made anew."""
-        health.lost = False
-        health.brokerless = 0
+        health.reset()
         self._admin_stale = self._meta_stale = True
         keys = list(starts) if follow else list(ends)
         after: dict[tuple[str, int], int] = {}
@@ -1056,7 +1048,7 @@ class KafkaLog(ColumnarLog):
             "delivery_timeout": self.settings.delivery_timeout,
             "brokers_down": self.brokers_down,
             "producers_replaced": self.replaced,
-            "guaranteed_producer_brokers": self.broker_states[0],
+            "guaranteed_producer_brokers": self._health[0].states,
             "reader_consumers_replaced": self.readers_replaced,
             "last_error": self.last_error,
         }
