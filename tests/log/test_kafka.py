@@ -73,13 +73,17 @@ def test_hasty_produce_returns_before_ack_and_lands(kafka_broker: Broker) -> Non
 
     async def go() -> list[Exception | None]:
         log = KafkaLog.from_url(kafka_broker.url)
-        out = await log.produce([Message(topic, b'{"h":%d}' % i) for i in range(50)], hasty=True)
+        msgs = [Message(topic, b'{"h":%d}' % i, b"k%d" % i, 1_700_000_000_000 + i) for i in range(50)]
+        out = await log.produce(msgs, hasty=True)
         assert await log.flush(10) == 0
         await log.close()
         return out
 
     assert run(go()) == [None] * 50
-    assert len(read_all(kafka_broker.bootstrap, topic)) == 50
+    got = read_all(kafka_broker.bootstrap, topic)
+    assert sorted((key, ts) for _, ts, key, _ in got) == sorted(
+        (b"k%d" % i, 1_700_000_000_000 + i) for i in range(50)
+    )
 
 
 def test_same_key_same_partition(kafka_broker: Broker) -> None:
