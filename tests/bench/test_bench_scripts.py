@@ -9,6 +9,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from tests.kafka_broker import Broker, kafka, kafka_broker
+
+__all__ = ["kafka_broker"]
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -40,3 +46,14 @@ def test_intake_bench_against_a_started_server(tmp_path: Path) -> None:
         # all valid: 201; half invalid: a single event is 400, a batch of 10 is 207
         expected = {201} if row["invalid"] == 0 else ({400, 201} if row["batch"] == 1 else {207})
         assert statuses <= expected and statuses, row
+
+
+@kafka
+@pytest.mark.kafka
+def test_kafka_log_bench_prints_rate_and_cpu(kafka_broker: Broker) -> None:
+    out = run(
+        "bench/log_kafka.py", "--log", kafka_broker.url, "--duration", "0.3", "--repeat", "1",
+        "--batch", "10", "--concurrency", "2",
+    )  # fmt: skip
+    assert "events/s" in out and "µs CPU per event" in out
+    assert float(out.split("in flight: ")[1].split(" events/s")[0].replace(",", "")) > 0
