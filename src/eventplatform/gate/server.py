@@ -19,6 +19,7 @@ import time
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # the app (and prometheus-client) are imported only after the metrics mode is set
+    from eventplatform.gate.balance import ConnectionCounts
     from eventplatform.gate.settings import Settings
 
 
@@ -43,11 +44,15 @@ def bind_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def run_worker(settings: Settings, sock: socket.socket, index: int) -> None:
-    """Serve on ``sock`` until SIGTERM/SIGINT (uvicorn with uvloop + httptools)."""
+def run_worker(
+    settings: Settings, sock: socket.socket, index: int, counts: ConnectionCounts | None = None
+) -> None:
+    """Serve on ``sock`` until SIGTERM/SIGINT (uvicorn with uvloop + httptools). With ``counts`` (several
+    workers), connections are accepted in turn with the other workers (see gate.balance)."""
     import uvicorn
 
     from eventplatform.gate.app import GateApp
+    from eventplatform.gate.balance import BalancedServer
     from eventplatform.gate.reason import install
 
     install()
@@ -65,10 +70,11 @@ def run_worker(settings: Settings, sock: socket.socket, index: int) -> None:
         timeout_graceful_shutdown=10,
         backlog=2048,
     )
-    server = uvicorn.Server(config)
+    server = uvicorn.Server(config) if counts is None else BalancedServer(config, sock, counts, index)
+    sockets = [sock] if counts is None else []
     profile_dir = os.environ.get("EVENTPLATFORM_PROFILE_DIR")
     if not profile_dir:
-        server.run(sockets=[sock])
+        server.run(sockets=sockets)
         return
     import cProfile  # profiling the worker, for docs/benchmarks.md: where the time goes
 
@@ -78,7 +84,7 @@ def run_worker(settings: Settings, sock: socket.socket, index: int) -> None:
     prof = cProfile.Profile(time.thread_time)  # CPU of the event-loop thread, not wall time
     prof.enable()
     try:
-        server.run(sockets=[sock])
+        server.run(sockets=sockets)
     finally:
         prof.disable()
         prof.dump_stats(os.path.join(profile_dir, f"worker-{index}-{os.getpid()}.prof"))
@@ -114,7 +120,7 @@ def serve(settings: Settings) -> None:
             shutil.rmtree(own_dir, ignore_errors=True)
 
 
-def _spawn(settings: Settings, sock: socket.socket, index: int) -> int:
+def _spawn(settings: Settings, sock: socket.socket, index: int, counts: ConnectionCounts) -> int:
     pid = os.fork()
     if pid == 0:  # child
         code = 0
@@ -122,7 +128,7 @@ def _spawn(settings: Settings, sock: socket.socket, index: int) -> int:
             _die_with_parent()
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
             signal.signal(signal.SIGINT, signal.SIG_DFL)
-            run_worker(settings, sock, index)
+            run_worker(settings, sock, index, counts)
         except SystemExit as exc:  # uvicorn exits with 3 when the app cannot start
             code = exc.code if isinstance(exc.code, int) else 1
         except BaseException:
@@ -138,6 +144,9 @@ def _spawn(settings: Settings, sock: socket.socket, index: int) -> int:
 
 def _supervise(settings: Settings, sock: socket.socket, workers: int) -> None:
     """Fork the workers, restart one that dies, stop all on SIGTERM/SIGINT or when one cannot start."""
+    from eventplatform.gate.balance import NOT_ACCEPTING, ConnectionCounts
+
+    counts = ConnectionCounts(workers)
     children: dict[int, int] = {}  # pid -> worker index
     stopping = failed = False
 
@@ -149,7 +158,8 @@ def _supervise(settings: Settings, sock: socket.socket, workers: int) -> None:
                 os.kill(pid, signal.SIGTERM)
 
     def start(index: int) -> None:
-        pid = _spawn(settings, sock, index)
+        counts.set(index, NOT_ACCEPTING)  # until it accepts (its predecessor's connections died with it)
+        pid = _spawn(settings, sock, index, counts)
         children[pid] = index
         if stopping:  # the signal came while forking (or during the restart back-off): nobody else tells it
             with contextlib.suppress(ProcessLookupError):

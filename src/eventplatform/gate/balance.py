@@ -1,0 +1,138 @@
+"""Even spread of connections over the workers that share one listening socket.
+
+Left to the kernel and libuv, a burst of new connections goes to whichever worker wakes first, and libuv
+accepts every pending connection in one go: 16 keep-alive connections opened together ended up 4/12 or
+2/14 between two workers. Clients that keep their connections (HTTP keep-alive pools of producers, load
+balancers) then load one worker while the other idles, for as long as the connections live. Here each
+worker accepts for itself, one connection at a time, and leaves a pending connection to a worker that holds
+fewer (counts in shared memory), unless that worker does not take it within ``DEFER_S`` (it may be busy or
+gone): nothing waits for a worker that cannot come.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import errno
+import logging
+import multiprocessing
+import socket
+from collections.abc import Callable
+from typing import Any
+
+import uvicorn
+
+logger = logging.getLogger("eventplatform.gate")
+
+DEFER_S = 0.005  # how long a pending connection is left to a less loaded worker
+SLACK = 1  # a worker may hold this many connections more than the least loaded one and still accept
+PUBLISH_S = 0.25  # how often a worker publishes its count (closed connections lower it between accepts)
+_PAUSE_S = 0.1  # after an accept error such as EMFILE: let connections close before accepting again
+
+
+NOT_ACCEPTING = 1 << 30  # the count of a worker that is starting, stopping or gone: never deferred to
+
+
+class ConnectionCounts:
+    """Open connections per worker, in memory shared by the forked workers (one int each, written by its
+    owner only: a torn or stale read only makes a worker accept a little early or late)."""
+
+    def __init__(self, workers: int) -> None:
+        self._counts = multiprocessing.RawArray(ctypes.c_int, [NOT_ACCEPTING] * workers)
+
+    def __len__(self) -> int:
+        return len(self._counts)
+
+    def set(self, index: int, count: int) -> None:
+        self._counts[index] = count
+
+    def should_accept(self, index: int, mine: int) -> bool:
+        """Whether worker ``index`` holding ``mine`` connections should take the next one now."""
+        return mine <= min(self._counts) + SLACK
+
+
+class BalancedServer(uvicorn.Server):
+    """A uvicorn server that accepts from a shared socket itself, in turn with its sibling workers."""
+
+    def __init__(self, config: uvicorn.Config, sock: socket.socket, counts: ConnectionCounts, index: int):
+        super().__init__(config)
+        self.sock = sock
+        self.counts = counts
+        self.index = index
+        self._acceptor: asyncio.Task[None] | None = None
+        self._publisher: asyncio.TimerHandle | None = None
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=[])  # the app's lifespan, and no listener of uvicorn's own
+        if not self.should_exit:
+            self._acceptor = asyncio.create_task(self._accept_forever(), name="eventplatform-acceptor")
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        if self._acceptor is not None:
+            self._acceptor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._acceptor
+        self.counts.set(self.index, NOT_ACCEPTING)
+        await super().shutdown(sockets=sockets)
+
+    def _protocol_factory(self) -> Callable[[], Any]:
+        config, state, app_state = self.config, self.server_state, self.lifespan.state
+        return lambda: config.http_protocol_class(config=config, server_state=state, app_state=app_state)
+
+    def _publish(self) -> None:
+        self.counts.set(self.index, len(self.server_state.connections))
+
+    async def _accept_forever(self) -> None:
+        """A worker that stopped accepting would look alive and serve nobody new: a bug is logged, and
+        accepting goes on."""
+        while True:
+            try:
+                await self._accept_loop()
+            except Exception:
+                logger.exception("accepting connections failed; accepting again")
+                await asyncio.sleep(_PAUSE_S)
+
+    async def _accept_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        factory = self._protocol_factory()
+        sock, fd = self.sock, self.sock.fileno()
+        sock.setblocking(False)
+        readable = asyncio.Event()
+        loop.add_reader(fd, readable.set)
+        self._publish_periodically(loop)  # from now on, this worker takes its turns
+        try:
+            while True:
+                await readable.wait()
+                readable.clear()
+                mine = len(self.server_state.connections)
+                self.counts.set(self.index, mine)
+                if not self.counts.should_accept(self.index, mine):
+                    await asyncio.sleep(DEFER_S)  # a less loaded worker takes it meanwhile, or we do
+                try:
+                    conn, _ = sock.accept()
+                except (BlockingIOError, InterruptedError):
+                    continue  # another worker took it
+                except OSError as exc:
+                    if exc.errno not in (errno.ECONNABORTED, errno.EPROTO):  # not just this connection's
+                        logger.warning("cannot accept a connection: %s; pausing", exc)  # e.g. EMFILE
+                        await asyncio.sleep(_PAUSE_S)
+                    readable.set()  # more may be pending: look again
+                    continue
+                readable.set()  # more may be pending: one accept per turn, then the others' turn
+                conn.setblocking(False)
+                try:
+                    await loop.connect_accepted_socket(factory, conn)
+                except OSError:  # the client went away already
+                    conn.close()
+                    continue
+                self._publish()
+                await asyncio.sleep(0)  # let a sibling that woke too take the next one
+        finally:
+            if self._publisher is not None:
+                self._publisher.cancel()
+            loop.remove_reader(fd)
+
+    def _publish_periodically(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._publish()
+        self._publisher = loop.call_later(PUBLISH_S, self._publish_periodically, loop)
