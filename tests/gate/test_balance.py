@@ -54,20 +54,8 @@ def test_a_burst_of_keep_alive_connections_is_split_between_two_workers(tmp_path
         assert server.proc is not None
         workers = psutil.Process(server.proc.pid).children()
         assert len(workers) == 2
-        # both workers accepting (the first to start takes every connection until the other one can)
-        seen: set[int] = set()
-        deadline = time.monotonic() + 30
-        while len(seen) < 2 and time.monotonic() < deadline:
-            with socket.create_connection(("127.0.0.1", server.port)) as probe:
-                assert _post(probe, server.port, orjson.dumps(link_hover())).startswith(b"HTTP/1.1 201 ")
-                local = probe.getsockname()[1]
-                for w in workers:
-                    if any(c.raddr and c.raddr.port == local for c in w.net_connections("tcp")):
-                        seen.add(w.pid)
-        assert len(seen) == 2, "the second worker never accepted a connection"
-        time.sleep(0.5)  # the probes' closed connections leave the counts
-        # 16 connections opened at once, as a client's keep-alive pool does: before, libuv accepted every
-        # pending one in the worker that woke first (4/12 and 2/14 were seen)
+        # 16 connections opened at once as soon as intake answers, as a client's keep-alive pool does:
+        # before, libuv accepted every pending one in the worker that woke first, or was up first (0/16)
         conns = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(16)]
         try:
             body = orjson.dumps(link_hover())

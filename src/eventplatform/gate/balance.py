@@ -1,12 +1,13 @@
 """Even spread of connections over the workers that share one listening socket.
 
 Left to the kernel and libuv, a burst of new connections goes to whichever worker wakes first, and libuv
-accepts every pending connection in one go: 16 keep-alive connections opened together ended up 4/12 or
-2/14 between two workers. Clients that keep their connections (HTTP keep-alive pools of producers, load
-balancers) then load one worker while the other idles, for as long as the connections live. Here each
-worker accepts for itself, one connection at a time, and leaves a pending connection to a worker that holds
-fewer (counts in shared memory), unless that worker does not take it within ``DEFER_S`` (it may be busy or
-gone): nothing waits for a worker that cannot come.
+accepts every pending connection in one go: 16 keep-alive connections opened together ended up 4/12 or 0/16
+between two workers (0/16 also whenever one worker was up before the other). Clients that keep their
+connections (HTTP keep-alive pools of producers, load balancers) then load one worker while the other idles,
+for as long as the connections live. Here each worker accepts for itself, one connection at a time, once
+its siblings are up too, and leaves a pending connection to a worker that holds fewer (counts in shared
+memory), unless that worker does not take it within ``DEFER_S`` (it may be busy or gone): nothing waits for
+a worker that cannot come.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import errno
 import logging
 import multiprocessing
 import socket
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -27,6 +29,7 @@ logger = logging.getLogger("eventplatform.gate")
 
 DEFER_S = 0.005  # how long a pending connection is left to a less loaded worker
 SLACK = 1  # a worker may hold this many connections more than the least loaded one and still accept
+SIBLINGS_WAIT_S = 5.0  # at start, how long a worker waits for the others before accepting alone
 PUBLISH_S = 0.25  # how often a worker publishes its count (closed connections lower it between accepts)
 _PAUSE_S = 0.1  # after an accept error such as EMFILE: let connections close before accepting again
 
@@ -46,6 +49,9 @@ class ConnectionCounts:
 
     def set(self, index: int, count: int) -> None:
         self._counts[index] = count
+
+    def all_accepting(self) -> bool:
+        return NOT_ACCEPTING not in self._counts[:]
 
     def should_accept(self, index: int, mine: int) -> bool:
         """Whether worker ``index`` holding ``mine`` connections should take the next one now."""
@@ -99,8 +105,9 @@ class BalancedServer(uvicorn.Server):
         sock, fd = self.sock, self.sock.fileno()
         sock.setblocking(False)
         readable = asyncio.Event()
-        loop.add_reader(fd, readable.set)
         self._publish_periodically(loop)  # from now on, this worker takes its turns
+        await self._wait_for_siblings()
+        loop.add_reader(fd, readable.set)
         try:
             while True:
                 await readable.wait()
@@ -132,6 +139,13 @@ class BalancedServer(uvicorn.Server):
             if self._publisher is not None:
                 self._publisher.cancel()
             loop.remove_reader(fd)
+
+    async def _wait_for_siblings(self) -> None:
+        """At start, until every worker can accept (or ``SIBLINGS_WAIT_S``): the first worker up would
+        otherwise take every connection of a client that connects at once, for as long as they live."""
+        deadline = time.monotonic() + SIBLINGS_WAIT_S
+        while not self.counts.all_accepting() and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
 
     def _publish_periodically(self, loop: asyncio.AbstractEventLoop) -> None:
         self._publish()
