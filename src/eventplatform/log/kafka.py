@@ -141,6 +141,35 @@ class KafkaSettings:
         }
 
 
+_OWN_CALLBACKS = ("error_cb", "stats_cb")
+
+
+def merge_config(ours: dict[str, Any], *theirs: dict[str, Any]) -> dict[str, Any]:
+    """librdkafka settings: the user's (``producer_config`` …) win, except that ours keep working. A user's
+    ``error_cb`` or ``stats_cb`` runs after ours (fatal errors and the broker-less check depend on them), and
+    ``statistics.interval.ms`` 0 does not turn our statistics off (another interval is the user's choice)."""
+    conf = dict(ours)
+    for extra in theirs:
+        for key, value in extra.items():
+            if key in _OWN_CALLBACKS and key in ours and value is not None:
+                conf[key] = _both(ours[key], value)
+            elif key == "statistics.interval.ms" and "stats_cb" in ours and not value:
+                continue
+            else:
+                conf[key] = value
+    return conf
+
+
+def _both(first: Callable[..., Any], second: Callable[..., Any]) -> Callable[..., None]:
+    def call(*args: Any) -> None:
+        try:
+            first(*args)
+        finally:
+            second(*args)
+
+    return call
+
+
 class _Batch:
     """The delivery state of one ``produce`` call. ``report`` runs on the poll thread for every message;
     ``list.append`` is atomic under the GIL, so there is no lock and no per-message closure."""
@@ -288,10 +317,7 @@ class KafkaLog(ColumnarLog):
         else:
             # idempotence implies acks=all and ordered, duplicate-free retries
             conf.update({"acks": "all", "enable.idempotence": True})
-        conf.update(s.producer_config)
-        if hasty:
-            conf.update(s.hasty_config)
-        return conf
+        return merge_config(conf, s.producer_config, s.hasty_config if hasty else {})
 
     def _generation(self, hasty: bool) -> int:
         """Which producer of its kind this is: callbacks of a replaced one are ignored."""
@@ -677,7 +703,7 @@ class KafkaLog(ColumnarLog):
         extra: dict[str, Any] = {}
         if health is not None:  # a reader's consumer: watch it for the broker-less state
             extra = {"statistics.interval.ms": int(self.health_interval * 1000), "stats_cb": health.on_stats}
-        return {
+        conf = {
             **self.settings.common(),
             "client.id": f"{self.settings.client_id}-reader",
             "group.id": f"eventplatform-reader-{uuid.uuid4()}",  # assign() only; never committed
@@ -686,8 +712,8 @@ class KafkaLog(ColumnarLog):
             "auto.offset.reset": "earliest",
             "fetch.wait.max.ms": 100,
             **extra,
-            **self.settings.consumer_config,
         }
+        return merge_config(conf, self.settings.consumer_config)
 
     async def _run(self, fn: Callable[..., Any], *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
