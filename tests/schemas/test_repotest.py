@@ -22,7 +22,6 @@ REFERENCE: dict[str, Any] = json.loads(
 )
 
 
-
 @pytest.fixture(scope="module")
 def primary(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return copy_fixture(tmp_path_factory.mktemp("primary") / "repo")
