@@ -32,6 +32,8 @@ from urllib.parse import urlsplit
 from workload import event  # bench/ is on sys.path when this file runs
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
 def build_request(host: str, port: int, path: str, batch: int, invalid_fraction: float, seed: int) -> bytes:
     n_invalid = round(batch * invalid_fraction)
     events = [event(seed * 1000 + i, valid=i >= n_invalid) for i in range(batch)]
