@@ -17,12 +17,12 @@ def test_the_least_loaded_worker_accepts_and_others_within_the_slack() -> None:
     counts = ConnectionCounts(3)
     for index, n in enumerate([4, 9, 4 + SLACK]):
         counts.set(index, n)
-    assert counts.should_accept(0, 4)
-    assert counts.should_accept(2, 4 + SLACK)
-    assert not counts.should_accept(1, 9)
+    assert counts.should_accept(4)
+    assert counts.should_accept(4 + SLACK)
+    assert not counts.should_accept(9)
     counts.set(0, 20)  # worker 0 took a burst: the others catch up
     counts.set(2, 9)
-    assert counts.should_accept(1, 9) and not counts.should_accept(0, 20)
+    assert counts.should_accept(9) and not counts.should_accept(20)
 
 
 def _post(conn: socket.socket, port: int, body: bytes) -> bytes:

@@ -44,17 +44,14 @@ class ConnectionCounts:
     def __init__(self, workers: int) -> None:
         self._counts = multiprocessing.RawArray(ctypes.c_int, [NOT_ACCEPTING] * workers)
 
-    def __len__(self) -> int:
-        return len(self._counts)
-
     def set(self, index: int, count: int) -> None:
         self._counts[index] = count
 
     def all_accepting(self) -> bool:
         return NOT_ACCEPTING not in self._counts[:]
 
-    def should_accept(self, index: int, mine: int) -> bool:
-        """Whether worker ``index`` holding ``mine`` connections should take the next one now."""
+    def should_accept(self, mine: int) -> bool:
+        """Whether a worker holding ``mine`` connections should take the next one now."""
         return mine <= min(self._counts) + SLACK
 
 
@@ -86,8 +83,11 @@ class BalancedServer(uvicorn.Server):
         config, state, app_state = self.config, self.server_state, self.lifespan.state
         return lambda: config.http_protocol_class(config=config, server_state=state, app_state=app_state)
 
-    def _publish(self) -> None:
-        self.counts.set(self.index, len(self.server_state.connections))
+    def _publish(self) -> int:
+        """This worker's open connections, now also in the shared counts."""
+        mine = len(self.server_state.connections)
+        self.counts.set(self.index, mine)
+        return mine
 
     async def _accept_forever(self) -> None:
         """A worker that stopped accepting would look alive and serve nobody new: a bug is logged, and
@@ -112,9 +112,7 @@ class BalancedServer(uvicorn.Server):
             while True:
                 await readable.wait()
                 readable.clear()
-                mine = len(self.server_state.connections)
-                self.counts.set(self.index, mine)
-                if not self.counts.should_accept(self.index, mine):
+                if not self.counts.should_accept(self._publish()):
                     await asyncio.sleep(DEFER_S)  # a less loaded worker takes it meanwhile, or we do
                 try:
                     conn, _ = sock.accept()
