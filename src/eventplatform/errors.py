@@ -91,3 +91,8 @@ class Codes:
     DELIVERY_FAILED = "delivery_failed"
     DELIVERY_TIMEOUT = "delivery_timeout"
     INTERNAL = "internal_error"
+
+
+def short(value: str, limit: int = 80) -> str:
+    """``value`` cut to ``limit`` characters for a message: never echo a 10 kB producer string back."""
+    return value if len(value) <= limit else value[:limit] + "…"

@@ -1,22 +1,23 @@
-"""The registry's two validators agree: AJV-fast formats as Python callbacks (error reports) and as Rust
-``pattern``s (hot path), and both agree with AJV 6.15 on tricky values (verdicts recorded from AJV 6.15.0,
-``new Ajv()`` default "fast" formats, one ``{type: string, format: F}`` schema per format)."""
+"""One table of AJV formats (``schemas.formats``) for intake and ``schema test``: its Python callbacks (error
+reports, ``schema test``) and its Rust ``pattern``s (the registry's hot path) agree with each other and with
+AJV on tricky values (verdicts recorded from ajv 6.12.6, the reference's version: ``new Ajv()`` default
+"fast" formats, one ``{type: string, format: F}`` schema per format, run under Node 20)."""
 
 from __future__ import annotations
 
 import asyncio
 import random
 from pathlib import Path
+from typing import Any
 
 import jsonschema_rs
+import orjson
 import pytest
 
-from eventplatform.schemas.registry import (
-    AJV_FORMAT_PATTERNS,
-    FORMAT_CHECKS,
-    SchemaRegistry,
-    formats_as_patterns,
-)
+from eventplatform.errors import Codes, EventInvalid
+from eventplatform.schemas.formats import AJV_FORMAT_PATTERNS, FORMATS, KNOWN_FORMATS, formats_as_patterns
+from eventplatform.schemas.registry import SchemaRegistry
+from eventplatform.schemas.robustness import compile_validator
 
 AJV_VERDICTS: dict[str, list[tuple[str, bool]]] = {
     "date-time": [
@@ -169,6 +170,91 @@ AJV_VERDICTS: dict[str, list[tuple[str, bool]]] = {
         ("\u017f:#", True),
         ("http://a/\u2028", False),
     ],
+    # intake and ``schema test`` used to disagree on the first two (issue 9)
+    "url": [
+        ("http://.example.org/x", False),
+        ("http://$x", False),
+        ("http://example.org", True),
+        ("https://example.org/x?y#z", True),
+        ("ftp://ftp.example.org/", True),
+        ("HTTP://EXAMPLE.ORG", True),
+        ("http://localhost/", False),
+        ("http://localhost:8080/", False),
+        ("http://127.0.0.1/", False),
+        ("http://10.0.0.1/", False),
+        ("http://192.168.1.1/", False),
+        ("http://172.16.0.1/", False),
+        ("http://172.32.0.1/", True),
+        ("http://8.8.8.8/", True),
+        ("http://8.8.8.255/", False),
+        ("http://224.0.0.1/", False),
+        ("http://user:pass@example.org/", True),
+        ("http://@example.org/", False),
+        ("http://example.org:1/", False),
+        ("http://example.org:80/", True),
+        ("http://example.org:123456/", False),
+        ("http://bücher.de/", True),
+        ("http://例子.测试/", True),
+        ("http://a-.example.org/", False),
+        ("http://-a.example.org/", False),
+        ("http://a--b.example.org/", False),
+        ("http://example.o/", False),
+        ("http://example.org/a b", False),
+        ("http://example.org/\xa0", False),
+        ("http://example.org/\x1c", True),
+        ("http://example.org/x\n", False),
+        ("http://example.org\u2028", True),
+        ("http\u017f://example.org/", True),
+        ("https\u017f://example.org/", False),
+        ("mailto:a@example.org", False),
+        ("//example.org/", False),
+        ("http://example.org?x", False),
+        ("http://example.org#x", False),
+        ("http://[::1]/", False),
+        ("http://example.123/", False),
+        ("http://ex_ample.org/", False),
+        ("http://example.org./", False),
+        ("http://\U0001f600.org/", False),
+        ("http://example.org/\U0001f600", True),
+    ],
+    "ipv6": [
+        ("::1", True),
+        (" ::1 ", True),
+        ("::1%eth0", True),
+        ("::1%", False),
+        ("::1%\n", False),
+        ("::1% ", True),
+        ("::1%a\n", True),
+        ("::1%a\nb", False),
+        ("fe80::1%25en0", True),
+        ("::ffff:1.2.3.4", True),
+        ("::ffff:01.2.3.4", False),
+        ("1:2:3:4:5:6:7:8", True),
+        ("1:2:3:4:5:6:7:8:9", False),
+        ("1::2::3", False),
+        (":::", False),
+        ("::", True),
+        ("1::", True),
+        ("\u3000::1\ufeff", True),
+        ("::1 %x", False),
+    ],
+    "email": [
+        ("a@b", True),
+        ("a@b.c", True),
+        ("a.b+c@d-e.org", True),
+        ("@b.c", False),
+        ("a@-b.c", False),
+        ("a@b..c", False),
+        ("Ä@b.c", False),
+    ],
+    "hostname": [
+        ("example.org", True),
+        ("example.org.", True),
+        ("-a.org", False),
+        ("a" * 64 + ".org", False),
+        ("a_b.org", False),
+        ("", False),
+    ],
 }
 
 SEEDS = {
@@ -203,10 +289,10 @@ def pattern_validator(fmt: str) -> jsonschema_rs.Validator:
 
 @pytest.mark.parametrize("fmt", sorted(AJV_VERDICTS))
 def test_callbacks_and_patterns_give_ajvs_verdicts(fmt: str) -> None:
-    rust = pattern_validator(fmt)
+    rust = pattern_validator(fmt) if fmt in AJV_FORMAT_PATTERNS else None
     for value, ajv in AJV_VERDICTS[fmt]:
-        assert FORMAT_CHECKS[fmt](value) is ajv, (fmt, value)
-        assert rust.is_valid(value) is ajv, (fmt, value)
+        assert FORMATS[fmt](value) is ajv, (fmt, value)
+        assert rust is None or rust.is_valid(value) is ajv, (fmt, value)
 
 
 @pytest.mark.parametrize("fmt", sorted(SEEDS))
@@ -216,18 +302,73 @@ def test_callbacks_and_patterns_agree_on_fuzzed_values(fmt: str) -> None:
     accepted = 0
     for _ in range(4000):
         value = mutations(rng.choice(SEEDS[fmt]), rng)
-        verdict = FORMAT_CHECKS[fmt](value)
+        verdict = FORMATS[fmt](value)
         accepted += verdict
         assert rust.is_valid(value) is verdict, (fmt, value)
     assert 0 < accepted < 4000  # the fuzz reaches both sides of the boundary
 
 
-def test_native_date_checks_are_not_ajvs() -> None:
-    """Why the registry does not use jsonschema-rs's own checks: they accept what AJV refuses."""
-    native = jsonschema_rs.validator_for({"type": "string", "format": "date-time"}, validate_formats=True)
-    assert native.is_valid("*021-01-01T00:00:00Z") and not FORMAT_CHECKS["date-time"]("*021-01-01T00:00:00Z")
-    assert native.is_valid("2021-01-01T15:59:60-08:00")
-    assert not FORMAT_CHECKS["date-time"]("2021-01-01T15:59:60-08:00")
+def _registry_schema(tmp_path: Path, properties: dict[str, object]) -> Any:
+    """A schema with ``properties`` compiled by the intake registry (both validators)."""
+    (tmp_path / "t").mkdir(exist_ok=True)
+    schema = {"$schema": "http://json-schema.org/draft-07/schema#", "properties": properties}
+    (tmp_path / "t" / "1.0.0.json").write_bytes(orjson.dumps(schema))
+    return asyncio.run(SchemaRegistry([str(tmp_path)]).get("/t/1.0.0.json"))
+
+
+@pytest.mark.parametrize("fmt", sorted(AJV_VERDICTS))
+def test_intake_and_schema_test_give_ajvs_verdicts(tmp_path: Path, fmt: str) -> None:
+    """Both paths of issue 9 (the registry's two validators, and ``schema test``'s example validator) take
+    their formats from the one table, so they give AJV's verdict on the values they used to disagree on."""
+    compiled = _registry_schema(tmp_path, {"v": {"type": "string", "format": fmt, "maxLength": 1000}})
+    repo_test = compile_validator(
+        {"type": "object", "properties": {"v": {"type": "string", "format": fmt, "maxLength": 1000}}}
+    )
+    for value, ajv in AJV_VERDICTS[fmt]:
+        event = {"v": value}
+        assert compiled.is_valid(event) is ajv, (fmt, value)  # hot path
+        assert compiled.validator.is_valid(event) is ajv, (fmt, value)  # the one that reports errors
+        assert (compiled.validate(event) == ()) is ajv, (fmt, value)
+        assert repo_test.is_valid(event) is ajv, (fmt, value)
+        if not ajv:
+            assert [d.keyword for d in compiled.validate(event)] == ["format"]
+
+
+def test_registry_formats_do_not_depend_on_jsonschema_rs(tmp_path: Path) -> None:
+    """jsonschema-rs's native checks differ from AJV and change between its releases (0.61 refuses
+    ``*021-…``, older ones accepted it); ours replace them for every format AJV knows, so the registry's
+    verdicts stay AJV's whatever jsonschema-rs version is installed."""
+    compiled = _registry_schema(
+        tmp_path,
+        {
+            "dt": {"type": "string", "format": "date-time", "maxLength": 100},
+            "day": {"type": "string", "format": "date", "maxLength": 100},
+            "mail": {"type": "string", "format": "email", "maxLength": 100},
+            "host": {"type": "string", "format": "hostname", "maxLength": 300},
+        },
+    )
+    cases = [
+        ({"dt": "*021-01-01T00:00:00Z"}, False),
+        ({"dt": "2021-01-01T15:59:60-08:00"}, False),  # leap second at an offset: AJV refuses
+        ({"dt": "2021-13-39 25:00:00+0100"}, True),  # AJV's fast mode checks the shape of the digits only
+        ({"dt": "2021-01-01T30:00:00Z"}, False),
+        ({"day": "2021-02-30"}, True),
+        ({"mail": "a@b"}, True),
+        ({"host": "a" * 64 + ".org"}, False),
+    ]
+    for event, ajv in cases:
+        assert compiled.is_valid(event) is ajv and compiled.validator.is_valid(event) is ajv, event
+
+
+def test_a_format_ajv_does_not_know_is_a_compile_error_in_both_paths(tmp_path: Path) -> None:
+    """jsonschema-rs knows ``duration``; AJV 6 refuses to compile a schema that uses it, and so do we."""
+    assert "duration" not in KNOWN_FORMATS
+    with pytest.raises(EventInvalid) as info:
+        _registry_schema(tmp_path, {"d": {"type": "string", "format": "duration", "maxLength": 100}})
+    assert info.value.code == Codes.SCHEMA_INVALID
+    assert "unknown format 'duration' is used in schema" in info.value.message
+    with pytest.raises(ValueError, match="unknown format 'duration' is used in schema"):
+        compile_validator({"properties": {"d": {"type": "string", "format": "duration"}}})
 
 
 def test_rewrite_touches_schema_positions_only() -> None:

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from eventplatform.schemas import robustness as rb
-from eventplatform.schemas.ajvformats import FORMATS, KNOWN_FORMATS
+from eventplatform.schemas.formats import FORMATS, KNOWN_FORMATS
 from tests.schemas.data.checks.cases import DESCRIPTIONS, load_cases, robustness_document
 
 DATA = Path(__file__).parent / "data" / "checks"

@@ -1,4 +1,8 @@
-"""AJV 6-style error entries, so intake bodies are a drop-in replacement for EventGate's.
+"""AJV 6-style errors, so intake bodies are a drop-in replacement for EventGate's.
+
+Two steps: :func:`details_from_error` turns one jsonschema-rs error into ValidationDetail objects with
+AJV's keyword and params (AJV lists types in schema order, names each additional property, ...), and
+:func:`ajv_errors` writes details as AJV 6 error objects.
 
 EventGate returns AJV's ``errors`` (``keyword``, ``dataPath`` in JavaScript property-access form such as
 ``.meta.dt`` or ``['a-b'][0]``, ``schemaPath`` such as ``#/properties/meta/properties/dt/format``, ``params``,
@@ -9,12 +13,12 @@ AJV prefixes ``data`` to the dataPath there). The messages below are AJV 6's Eng
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import orjson
 
-from eventplatform.errors import ValidationDetail
+from eventplatform.errors import ValidationDetail, short
 
 _IDENT = re.compile(r"^[A-Za-z_$][A-Za-z0-9_$]*$")
 
@@ -125,6 +129,145 @@ def ajv_errors(details: Iterable[ValidationDetail]) -> tuple[list[dict[str, Any]
     return errors, text
 
 
-def ajv_errors_json(details: Iterable[ValidationDetail]) -> bytes:
-    """The errors list serialized (convenience for error events)."""
-    return orjson.dumps(ajv_errors(details)[0])
+# --- jsonschema-rs errors -> ValidationDetail with AJV's keyword and params ----------------------------
+
+
+def _pointer(parts: Sequence[str | int]) -> str:
+    if not parts:
+        return ""
+    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in parts)
+
+
+def _resolve_pointer(doc: Any, parts: Sequence[str | int]) -> Any:
+    for p in parts:
+        if isinstance(doc, dict):
+            doc = doc.get(str(p))
+        elif isinstance(doc, list) and isinstance(p, int) and 0 <= p < len(doc):
+            doc = doc[p]
+        else:
+            return None
+    return doc
+
+
+def _json_safe(value: Any, limit: int = 200) -> Any:
+    """Keep params small and JSON-serializable (no echo of a 10 kB producer string)."""
+    if isinstance(value, str):
+        return short(value, limit)
+    if isinstance(value, (int, float, bool)) or value is None:
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v, limit) for v in value[:50]]
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v, limit) for k, v in list(value.items())[:50]}
+    return short(str(value), limit)
+
+
+def details_from_error(err: Any, event: Any, schema: Any) -> list[ValidationDetail]:
+    """Map one jsonschema-rs error to ValidationDetail(s) with AJV-style keyword and params."""
+    ipath = list(err.instance_path)
+    spath = list(err.schema_path)
+    kind = err.kind
+    name = kind.name
+    raw = kind.as_dict()
+    message = short(err.message, 300)
+    keyword = name
+    params: dict[str, Any]
+    if name == "falseSchema" and spath and spath[-1] == "additionalProperties":
+        # Draft 6+ compiles additionalProperties:false to a false schema; recover the property names.
+        obj = _resolve_pointer(event, ipath)
+        parent = _resolve_pointer(schema, spath[:-1]) or {}
+        declared = parent.get("properties") or {} if isinstance(parent, dict) else {}
+        patterns = [re.compile(p) for p in (parent.get("patternProperties") or {})] if parent else []
+        extra = (
+            [k for k in (obj or {}) if k not in declared and not any(p.search(k) for p in patterns)]
+            if isinstance(obj, dict)
+            else []
+        )
+        name, raw = "additionalProperties", {"unexpected": extra}
+        keyword = name
+        message = (
+            "Additional properties are not allowed (" + ", ".join(repr(x) for x in extra) + " unexpected)"
+        )
+    if name == "additionalProperties":
+        return [
+            ValidationDetail(
+                _pointer(ipath), "additionalProperties", _pointer(spath), message, {"additionalProperty": p}
+            )
+            for p in raw.get("unexpected") or [""]
+        ]
+    if name == "type":
+        declared_types = _resolve_pointer(schema, spath)  # AJV lists the types in schema order
+        if isinstance(declared_types, str):
+            declared_types = [declared_types]
+        types = declared_types if isinstance(declared_types, list) else list(raw.get("types") or [])
+        params = {"type": ",".join(map(str, types))}
+    elif name == "required":
+        params = {"missingProperty": raw.get("property")}
+        if spath and spath[-1] == "dependencies":
+            keyword = "dependencies"
+            params = _dependency_params(_resolve_pointer(schema, spath), _resolve_pointer(event, ipath), raw)
+    elif name == "enum":
+        params = {"allowedValues": _json_safe(raw.get("options"))}
+    elif name == "const":
+        params = {"allowedValue": _json_safe(raw.get("expected_value"))}
+    elif name in ("maxLength", "minLength", "maxItems", "minItems", "maxProperties", "minProperties"):
+        params = {"limit": raw.get("limit")}
+    elif name in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
+        limit = raw.get("limit")
+        comparison = {"minimum": ">=", "maximum": "<=", "exclusiveMinimum": ">", "exclusiveMaximum": "<"}[
+            name
+        ]
+        params = {"comparison": comparison, "limit": limit, "exclusive": name.startswith("exclusive")}
+    elif name == "multipleOf":
+        params = {"multipleOf": raw.get("multiple_of")}
+    elif name == "pattern":
+        params = {"pattern": raw.get("pattern")}
+    elif name == "format":
+        params = {"format": raw.get("format")}
+    elif name == "oneOf":
+        params = {"passingSchemas": None}
+    elif name in ("not", "anyOf"):
+        params = {}
+    elif name == "uniqueItems":
+        params = _duplicate_items(_resolve_pointer(event, ipath))
+    elif name == "falseSchema":
+        keyword, params = "false schema", {}
+    elif name == "propertyNames":
+        obj = _resolve_pointer(event, ipath)
+        inner = raw.get("error")
+        bad = getattr(inner, "instance", None)
+        params = {"propertyName": _json_safe(bad) if bad is not None else None}
+        if isinstance(obj, dict) and bad is None:
+            params = {}
+    elif name == "additionalItems":
+        params = {"limit": raw.get("limit")}
+    else:
+        params = {k: _json_safe(v) for k, v in raw.items() if k != "context"}
+    return [ValidationDetail(_pointer(ipath), keyword, _pointer(spath), message, params)]
+
+
+def _dependency_params(deps: Any, obj: Any, raw: dict[str, Any]) -> dict[str, Any]:
+    """AJV's params for a property dependency: which present property needs which missing one."""
+    missing = raw.get("property")
+    if isinstance(deps, dict) and isinstance(obj, dict):
+        for trigger, needed in deps.items():
+            if trigger in obj and isinstance(needed, list) and missing in needed:
+                return {
+                    "property": trigger,
+                    "missingProperty": missing,
+                    "depsCount": len(needed),
+                    "deps": ", ".join(map(str, needed)),
+                }
+    return {"missingProperty": missing}
+
+
+def _duplicate_items(items: Any) -> dict[str, Any]:
+    """AJV's ``{i, j}`` for uniqueItems: the last item that repeats an earlier one, and that earlier one."""
+    if not isinstance(items, list):
+        return {}
+    keys = [orjson.dumps(x, option=orjson.OPT_SORT_KEYS) for x in items[:10_000]]
+    for i in range(len(keys) - 1, 0, -1):
+        for j in range(i - 1, -1, -1):
+            if keys[i] == keys[j]:
+                return {"i": i, "j": j}
+    return {}

@@ -771,7 +771,7 @@ def _warm_up(suites: Sequence[str]) -> Callable[[], None]:
         if "robustness" in suites:
             import jsonschema_rs  # noqa: F401
 
-            import eventplatform.schemas.ajvformats
+            import eventplatform.schemas.formats
             from eventplatform.schemas.robustness import _meta_validator
 
             _meta_validator()
@@ -841,8 +841,3 @@ def run_tests(
             run.results.extend(merged.get(title, []))
     run.seconds = time.perf_counter() - started
     return run
-
-
-def run_compatibility(options: Options) -> TestRun:
-    """Only the compatibility suite (``eventplatform schema check``)."""
-    return run_tests(options, ("compatibility",))

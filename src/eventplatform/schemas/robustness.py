@@ -44,7 +44,7 @@ def _esc(token: str) -> str:
 def _meta_validator() -> Any:
     import jsonschema_rs
 
-    from eventplatform.schemas.ajvformats import FORMATS
+    from eventplatform.schemas.formats import FORMATS
 
     return jsonschema_rs.Draft7Validator(
         {"$ref": "http://json-schema.org/draft-07/schema#"},
@@ -313,37 +313,15 @@ def check_examples_schema_id(schema: Any) -> Problems:
     return out
 
 
-def _formats_used(schema: Any) -> set[str]:
-    """Every ``format`` value in schema positions (AJV refuses unknown formats when compiling)."""
-    found: set[str] = set()
-    stack = [schema]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, dict):
-            for key, value in node.items():
-                if key in _NOT_SCHEMAS:
-                    continue
-                if key == "format" and isinstance(value, str):
-                    found.add(value)
-                elif isinstance(value, dict | list):
-                    stack.append(value)
-        elif isinstance(node, list):
-            stack.extend(v for v in node if isinstance(v, dict | list))
-    return found
-
-
-_NOT_SCHEMAS = frozenset({"examples", "enum", "const", "default"})
-
-
 def compile_validator(schema: dict[str, Any]) -> Any:
     """A draft-07 validator with AJV-6 "fast" formats; raises ValueError like AJV's compile errors."""
     import jsonschema_rs
 
-    from eventplatform.schemas.ajvformats import FORMATS, KNOWN_FORMATS
+    from eventplatform.schemas.formats import FORMATS, unknown_formats_message
 
-    unknown = sorted(_formats_used(schema) - KNOWN_FORMATS)
+    unknown = unknown_formats_message(schema)
     if unknown:
-        raise ValueError("unknown format " + ", ".join(repr(f) for f in unknown) + " is used in schema")
+        raise ValueError(unknown)
     try:
         return jsonschema_rs.Draft7Validator(
             schema, formats=FORMATS, validate_formats=True, ignore_unknown_formats=False, offline=True
