@@ -29,7 +29,6 @@ from typing import Any, Literal
 ALLOWED_TO_CHANGE: frozenset[str] = frozenset({"$id", "description", "examples", "maxLength"})
 
 Bump = Literal["none", "patch", "minor", "major"]
-_BUMP_ORDER: dict[str, int] = {"none": 0, "patch": 1, "minor": 2, "major": 3}
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,11 +192,6 @@ def _subject(pointer_tokens: list[str]) -> str:
 
 
 # --- the walk
-
-
-def iter_findings(new: Any, old: Any, tokens: list[str] | None = None) -> Iterator[Finding]:
-    """Yield every incompatible change of ``new`` relative to ``old`` (both whole materialized schemas)."""
-    yield from _walk(new, old, [] if tokens is None else tokens)
 
 
 def check_compatible(new: Any, old: Any) -> list[Finding]:
@@ -379,10 +373,6 @@ def classify_change(new: Any, old: Any, findings: list[Finding] | None = None) -
     if not deep_equal(new, old):
         return "patch"
     return "none"
-
-
-def max_bump(a: Bump, b: Bump) -> Bump:
-    return a if _BUMP_ORDER[a] >= _BUMP_ORDER[b] else b
 
 
 def next_version(version: str, bump: Bump) -> str:

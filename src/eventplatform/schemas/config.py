@@ -103,16 +103,9 @@ class Options:
             name = f"{name}.{self.content_types[0]}"
         return name
 
-    @property
-    def primary_content_type(self) -> str:
-        return self.content_types[0]
-
     def get(self, key: str) -> Any:
         """Value by the reference's camelCase key (or the attribute name)."""
         return getattr(self, KEYS.get(key, key))
-
-    def to_camel(self) -> dict[str, Any]:
-        return {k: getattr(self, a) for k, a in KEYS.items()}
 
     def replace(self, **changes: Any) -> Options:
         values = {f.name: getattr(self, f.name) for f in fields(self)}

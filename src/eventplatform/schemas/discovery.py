@@ -131,13 +131,6 @@ def find_all_schemas_info(options: Options, base_path: str | None = None) -> lis
     return sort_infos(infos)
 
 
-def find_schemas_by_title(options: Options, base_path: str | None = None) -> dict[str, list[SchemaInfo]]:
-    groups: dict[str, list[SchemaInfo]] = {}
-    for info in find_all_schemas_info(options, base_path):
-        groups.setdefault(info.title, []).append(info)
-    return groups
-
-
 def find_schemas_by_title_and_major(
     options: Options, base_path: str | None = None
 ) -> dict[str, dict[int, list[SchemaInfo]]]:

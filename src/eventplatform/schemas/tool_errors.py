@@ -22,11 +22,3 @@ class SchemaToolError(Exception):
     def __reduce__(self) -> tuple[type[SchemaToolError], tuple[str, str, str]]:
         # raised in a forked worker, re-raised in the parent (schemas.forking): it must survive pickling
         return (type(self), (self.file, self.pointer, self.message))
-
-    def with_file(self, file: str) -> SchemaToolError:
-        """The same error attributed to another file (e.g. the schema whose $ref led here)."""
-        if self.file == file:
-            return self
-        return SchemaToolError(
-            file, self.pointer, f"{self.message} (in {self.file})" if self.file else self.message
-        )
