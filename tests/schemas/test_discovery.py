@@ -11,7 +11,6 @@ from eventplatform.schemas.config import load_options
 from eventplatform.schemas.discovery import (
     find_all_schemas_info,
     find_schema_paths,
-    find_schemas_by_title_and_major,
 )
 from eventplatform.schemas.tool_errors import SchemaToolError
 from eventplatform.schemas.version import coerce_version, schema_version
@@ -51,8 +50,6 @@ def test_find_and_sort(tmp_path: Path) -> None:
         ("b", "2.0.0", False),
         ("b", "2.0.0", True),  # current after the materialized file of the same version
     ]
-    groups = find_schemas_by_title_and_major(options)
-    assert sorted(groups["b"]) == [1, 2]
     ignored = load_options(
         {"schemaBasePath": "s", "contentTypes": ["yaml"], "ignoreSchemas": ["common"]}, tmp_path
     )

@@ -11,7 +11,7 @@ from eventplatform.schemas.yamlio import (
     dump_yaml,
     js_number_to_string,
     load_yaml,
-    sorted_keys,
+    schema_key_sort_key,
 )
 
 
@@ -163,7 +163,7 @@ def test_key_order_fixed_keys_then_icu_collation() -> None:
         "B",
         "b",
     ]
-    ordered = sorted_keys(dict.fromkeys(keys))
+    ordered = sorted(keys, key=schema_key_sort_key)
     assert ordered[:10] == [
         "title",
         "description",

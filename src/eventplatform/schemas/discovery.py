@@ -14,7 +14,7 @@ from typing import Any
 
 from eventplatform.schemas.config import Options
 from eventplatform.schemas.tool_errors import SchemaToolError
-from eventplatform.schemas.version import is_semver, major, schema_version, semver_key
+from eventplatform.schemas.version import is_semver, schema_version, semver_key
 
 
 @dataclass(slots=True)
@@ -129,12 +129,3 @@ def find_all_schemas_info(options: Options, base_path: str | None = None) -> lis
         if not is_ignored(info.schema, options):
             infos.append(info)
     return sort_infos(infos)
-
-
-def find_schemas_by_title_and_major(
-    options: Options, base_path: str | None = None
-) -> dict[str, dict[int, list[SchemaInfo]]]:
-    groups: dict[str, dict[int, list[SchemaInfo]]] = {}
-    for info in find_all_schemas_info(options, base_path):
-        groups.setdefault(info.title, {}).setdefault(major(info.version), []).append(info)
-    return groups

@@ -497,8 +497,6 @@ CASES: tuple[RobustnessCase, ...] = (
     ),
 )
 
-CASES_BY_NAME: dict[str, RobustnessCase] = {case.name: case for case in CASES}
-
 
 def run_case(case: RobustnessCase, schema: Any, bounds: Sequence[float] | None = None) -> Problems:
     """Run one case; a schema that is not an object is a failure, not a crash."""

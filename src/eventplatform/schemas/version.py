@@ -43,7 +43,7 @@ def basename(path: str) -> str:
     """Node's ``path.basename`` (trailing slashes ignored)."""
     stripped = path.rstrip("/")
     if not stripped:
-        return "" if not path else "/" if path.startswith("/") and False else ""
+        return ""  # Node: basename("/") == basename("") == ""
     return stripped.rsplit("/", 1)[-1]
 
 

@@ -398,10 +398,6 @@ def schema_key_sort_key(key: str) -> tuple[int, tuple[Any, ...]]:
     return (len(FIXED_KEYS), collation_key(key))
 
 
-def sorted_keys(obj: dict[str, Any]) -> list[str]:
-    return sorted(obj, key=schema_key_sort_key)
-
-
 # ------------------------------------------------------------------------------------ js-yaml dumper
 
 _DEPRECATED_BOOLEANS = frozenset(
