@@ -17,11 +17,14 @@ install: $(STAMP)
 run: install
 	$(BIN)/eventplatform serve
 
+# ruff (style and errors), import-linter (the contracts of pyproject's [tool.importlinter]: which part may
+# import which) and vulture (dead code; false positives are named in vulture_whitelist.py)
 lint: install
 	$(BIN)/ruff check src tests bench
+	$(BIN)/lint-imports --no-logo --no-cache
+	$(BIN)/vulture
 
-test: install
-	$(BIN)/ruff check src tests bench
+test: lint
 	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
 bench-schemas: install

@@ -7,10 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from eventplatform.schemas.config import load_options
+from eventplatform.schemas.config import Options, load_options
 from eventplatform.schemas.discovery import (
-    find_all_schemas_info,
+    SchemaInfo,
     find_schema_paths,
+    is_ignored,
+    schema_path_to_info,
+    sort_infos,
 )
 from eventplatform.schemas.tool_errors import SchemaToolError
 from eventplatform.schemas.version import coerce_version, schema_version
@@ -20,6 +23,12 @@ def _write(root: Path, rel: str, title: str, sid: str) -> None:
     p = root / rel
     p.parent.mkdir(parents=True, exist_ok=True)
     p.write_text(f"title: {title}\n$id: {sid}\n")
+
+
+def find_all_schemas_info(options: Options) -> list[SchemaInfo]:
+    """What ``schema test`` does with the files it finds (in parallel there): info, ignoreSchemas, order."""
+    infos = [schema_path_to_info(path, options) for path in find_schema_paths(options)]
+    return sort_infos(info for info in infos if not is_ignored(info.schema, options))
 
 
 def test_find_and_sort(tmp_path: Path) -> None:

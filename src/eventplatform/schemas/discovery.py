@@ -119,13 +119,3 @@ def is_ignored(schema: dict[str, Any], options: Options) -> bool:
     if not isinstance(schema_id, str) or not options.ignore_schemas:
         return False
     return any(re.search(rx, schema_id) for rx in options.ignore_schemas)
-
-
-def find_all_schemas_info(options: Options, base_path: str | None = None) -> list[SchemaInfo]:
-    """All info records under the base path, ``ignoreSchemas`` dropped, in the reference's sort order."""
-    infos = []
-    for path in find_schema_paths(options, base_path):
-        info = schema_path_to_info(path, options)
-        if not is_ignored(info.schema, options):
-            infos.append(info)
-    return sort_infos(infos)
