@@ -5,14 +5,8 @@ from __future__ import annotations
 import pytest
 
 from eventplatform.schemas.tool_errors import SchemaToolError
-from eventplatform.schemas.yamlio import (
-    collation_key,
-    dump_json,
-    dump_yaml,
-    js_number_to_string,
-    load_yaml,
-    schema_key_sort_key,
-)
+from eventplatform.schemas.yamldump import collation_key, dump_json, dump_yaml, schema_key_sort_key
+from eventplatform.schemas.yamlio import js_number_to_string, load_yaml
 
 
 def test_only_true_false_are_booleans() -> None:
@@ -208,7 +202,7 @@ def test_dumper_matches_js_yaml_corpus(monkeypatch: pytest.MonkeyPatch) -> None:
     import json
     from pathlib import Path
 
-    import eventplatform.schemas.yamlio as yio
+    import eventplatform.schemas.yamldump as yio
 
     corpus = json.loads((Path(__file__).parent / "data" / "yaml_corpus.json").read_text())
     monkeypatch.setattr(yio, "schema_key_sort_key", lambda k: (0, k.encode("utf-16-be")))

@@ -155,7 +155,7 @@ def materialize_cmd(paths: tuple[str, ...], to_stdout: bool, **kwargs: Any) -> N
             raise SchemaToolError("<stdin>", "", "--output-dir is required when reading a schema from stdin")
         results = materialize_documents([("<stdin>", _read_stdin())], options, write=not to_stdout)
     if to_stdout:
-        from eventplatform.schemas.yamlio import dump_yaml
+        from eventplatform.schemas.yamldump import dump_yaml
 
         for r in results:
             sys.stdout.write(dump_yaml(r.schema))

@@ -382,7 +382,7 @@ def diff_cmd(old: str, new: str, config_paths: tuple[str, ...], unified: bool, f
     except SchemaToolError as exc:
         _usage_error(exc.line())
     if unified:
-        from eventplatform.schemas.yamlio import dump_yaml
+        from eventplatform.schemas.yamldump import dump_yaml
 
         text = unified_diff(dump_yaml(old_doc), dump_yaml(new_doc), old_label, new_label)
         click.echo(text, nl=False)

@@ -192,7 +192,7 @@ def _materialize_job(job: _Job, options: Options, fetcher: Fetcher) -> Materiali
 
 def serialize_schema(schema: Any, content_type: str, source: str) -> str:
     """``schema`` as ``content_type`` text; what cannot be written is an error naming ``source``."""
-    from eventplatform.schemas.yamlio import serialize
+    from eventplatform.schemas.yamldump import serialize
 
     try:
         return serialize(schema, content_type)
