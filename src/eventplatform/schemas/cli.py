@@ -6,6 +6,7 @@ Imports are lazy so that start-up stays cheap; errors are one line on stderr and
 from __future__ import annotations
 
 import functools
+import importlib
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -235,15 +236,5 @@ def install_git_hook_cmd(schema_base_path: str | None) -> None:
     click.echo(f"Installed pre-commit hook at {path}", err=True)
 
 
-def _attach_checks() -> None:
-    """Attach the check/test/diff commands (another module) to the group, if that module exists."""
-    import importlib
-
-    try:
-        importlib.import_module("eventplatform.schemas.cli_checks")
-    except ModuleNotFoundError as exc:
-        if exc.name != "eventplatform.schemas.cli_checks":
-            raise
-
-
-_attach_checks()
+# The check/test/diff commands live in cli_checks and attach themselves to the group when it is imported.
+importlib.import_module("eventplatform.schemas.cli_checks")
