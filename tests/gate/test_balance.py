@@ -9,7 +9,7 @@ from pathlib import Path
 import orjson
 import psutil
 
-from eventplatform.gate.balance import SLACK, ConnectionCounts
+from eventplatform.gate.uvicorn_patches.balance import SLACK, ConnectionCounts
 from tests.gate.conftest import Server, link_hover
 
 

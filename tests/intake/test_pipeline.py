@@ -12,11 +12,11 @@ import pytest
 
 from eventplatform.errors import Codes, EventError
 from eventplatform.examples import LINK_HOVER_STREAM, SCHEMA_BASE_DIR
-from eventplatform.gate.pipeline import Pipeline, PipelineSettings, RequestContext, iso_now
 from eventplatform.gate.responses import batch_response
+from eventplatform.intake.pipeline import Pipeline, PipelineSettings, RequestContext, iso_now
 from eventplatform.log.base import Message
 from eventplatform.schemas.registry import SchemaRegistry
-from eventplatform.streams.config import StreamConfig
+from eventplatform.streamconfig.config import StreamConfig
 from tests.gate.conftest import link_hover
 
 COUNTER_SCHEMA = """
@@ -187,11 +187,11 @@ def test_unexpected_pipeline_failure_is_500_with_reason(schemas: list[str]) -> N
     import httpx
 
     from eventplatform.gate.app import GateApp
-    from eventplatform.gate.settings import Settings
+    from eventplatform.settings import Settings
 
     async def main() -> httpx.Response:
         app = GateApp(
-            Settings(schema_base_uris=schemas),
+            Settings(schemas={"base_uris": schemas}),
             log=MemoryLog(),
             streams=StreamConfig.from_document({"streams": {}}),
         )

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import copy
 import logging
 import os
 import time
@@ -36,10 +35,12 @@ from orjson import dumps
 from uuid_utils import uuid1
 
 from eventplatform.errors import Codes, EventError, EventFailure, EventInvalid, ValidationDetail
+from eventplatform.intake.defaults import SchemaFill, get_path, is_open_object, set_default
 from eventplatform.log.base import EventLog, Message
+from eventplatform.schemas.ajv import ajv_errors
 from eventplatform.schemas.registry import CompiledSchema, SchemaRegistry
-from eventplatform.streams.config import StreamConfig, topic_for
-from eventplatform.streams.keys import message_key
+from eventplatform.streamconfig.config import StreamConfig, topic_for
+from eventplatform.streamconfig.keys import message_key
 
 Status = Literal["success", "invalid", "error"]
 KeyFields = Mapping[str, str]  # message key name -> dotted event path (stream config message_key_fields)
@@ -50,7 +51,7 @@ MAX_SCHEMA_URI_LENGTH = 2048
 
 
 def new_uuid() -> str:
-    """A v1 UUID as eventgate-wikimedia uses for ``meta.id`` (uuid-utils: ~0.5 µs vs 5 µs for uuid4)."""
+    """A v1 UUID as eventgate-wikimedia uses for ``meta.id`` (uuid-utils: see docs/benchmarks.md)."""
     return str(uuid_utils.uuid1())
 
 
@@ -189,16 +190,15 @@ class _Plan:
     __slots__ = (
         "client_ip",
         "compiled",
-        "defaults",
         "fill",
         "fill_ctx",
         "header_fields",
-        "integer_paths",
         "is_valid",
         "legacy_dt",
         "meta_dt",
         "meta_id",
         "routes",
+        "schema_fill",
         "title",
     )
 
@@ -213,14 +213,10 @@ class _Plan:
         hf: list[tuple[str, tuple[str, ...]]] = []
         for header, dotted in header_fields.items():
             path = tuple(dotted.split("."))
-            if has(path) or (len(path) > 1 and _is_open_object(compiled.schema, path[:-1])):
+            if has(path) or (len(path) > 1 and is_open_object(compiled.schema, path[:-1])):
                 hf.append((header, path))
         self.header_fields = tuple(hf)
-        defaults: list[tuple[tuple[str, ...], Any]] = []
-        integers: list[tuple[str, ...]] = []
-        _walk_schema(compiled.schema, (), defaults, integers, 0)
-        self.defaults = tuple(defaults)
-        self.integer_paths = tuple(integers)
+        self.schema_fill = SchemaFill(compiled.schema)
         # the validator of the hot path (registry: AJV formats as Rust patterns); None: ``validate`` only
         v = getattr(compiled, "fast", None) or getattr(compiled, "validator", None)
         self.is_valid: Callable[[Any], bool] | None = (
@@ -249,98 +245,9 @@ class _Plan:
         return self.fill
 
 
-def _is_open_object(schema: Mapping[str, Any], path: Sequence[str]) -> bool:
-    node: Any = schema
-    for part in path:
-        if not isinstance(node, Mapping):
-            return False
-        props = node.get("properties")
-        if not isinstance(props, Mapping) or part not in props:
-            return False
-        node = props[part]
-    return isinstance(node, Mapping) and node.get("type") == "object"
-
-
-def _walk_schema(
-    node: Any,
-    path: tuple[str, ...],
-    defaults: list[tuple[tuple[str, ...], Any]],
-    integers: list[tuple[str, ...]],
-    depth: int,
-) -> None:
-    """Collect ``default`` values and integer-typed fields reachable through ``properties``."""
-    if not isinstance(node, Mapping) or depth > 32:
-        return
-    props = node.get("properties")
-    if not isinstance(props, Mapping):
-        return
-    for name, sub in props.items():
-        if not isinstance(sub, Mapping):
-            continue
-        p = (*path, str(name))
-        if "default" in sub:
-            defaults.append((p, sub["default"]))
-        t = sub.get("type")
-        if t == "integer" or (isinstance(t, list) and "integer" in t):
-            integers.append(p)
-        _walk_schema(sub, p, defaults, integers, depth + 1)
-
-
-def _get_path(event: Any, path: Sequence[str]) -> Any:
-    node = event
-    for part in path:
-        if not isinstance(node, dict):
-            return None
-        node = node.get(part)
-    return node
-
-
-def _set_default(event: dict[str, Any], path: Sequence[str], value: Any, create: bool) -> None:
-    """Set ``path`` to ``value`` if absent. With ``create``, missing parent objects are created."""
-    node = event
-    for part in path[:-1]:
-        nxt = node.get(part)
-        if nxt is None:
-            if not create:
-                return
-            nxt = node[part] = {}
-        elif not isinstance(nxt, dict):
-            return
-        node = nxt
-    if path[-1] not in node:
-        node[path[-1]] = value
-
-
-def _normalize_integer(event: dict[str, Any], path: Sequence[str]) -> None:
-    node: Any = event
-    for part in path[:-1]:
-        node = node.get(part) if isinstance(node, dict) else None
-        if node is None:
-            return
-    if isinstance(node, dict):
-        v = node.get(path[-1])
-        if type(v) is float and v.is_integer() and abs(v) < 2**63:
-            node[path[-1]] = int(v)
-
-
 def _errors_text(details: Sequence[ValidationDetail]) -> str:
     """AJV's ``errorsText`` (``'<dataPath>' <message>, …``), the message of a validation failure."""
-    try:
-        from eventplatform.schemas.ajv import ajv_errors
-    except ImportError:  # pragma: no cover - the schema part is built concurrently
-        return ", ".join(f"'{_data_path(d.instance_path)}' {d.message}" for d in details)
     return ajv_errors(details)[1]
-
-
-def _data_path(pointer: str) -> str:
-    """JSON pointer -> AJV v6 ``dataPath`` (``/meta/stream`` -> ``.meta.stream``)."""
-    if not pointer:
-        return ""
-    out = []
-    for part in pointer.lstrip("/").split("/"):
-        part = part.replace("~1", "/").replace("~0", "~")
-        out.append(f"[{part}]" if part.isdigit() else f".{part}")
-    return "".join(out)
 
 
 def _timestamp_ms(dt: Any) -> int | None:
@@ -478,8 +385,8 @@ class Pipeline:
             except EventFailure as failure:
                 outcome = EventOutcome(index, failure.kind, event, failure)
                 if isinstance(event, dict):
-                    outcome.schema_uri = _str_or_none(_get_path(event, self._schema_path))
-                    outcome.stream = _str_or_none(_get_path(event, self._stream_path))
+                    outcome.schema_uri = _str_or_none(get_path(event, self._schema_path))
+                    outcome.stream = _str_or_none(get_path(event, self._stream_path))
                 if failure.kind == "invalid":
                     result.invalid.append(outcome)
                     err = await self._error_event(outcome, ctx)
@@ -583,11 +490,11 @@ class Pipeline:
         s = self.settings
         # $schema
         uri = (
-            event.get("$schema") if self._schema_path == ("$schema",) else _get_path(event, self._schema_path)
+            event.get("$schema") if self._schema_path == ("$schema",) else get_path(event, self._schema_path)
         )
         if uri is None and s.schema_uri_query_param and s.schema_uri_query_param in ctx.query:
             uri = ctx.query[s.schema_uri_query_param]
-            _set_default(event, self._schema_path, uri, True)
+            set_default(event, self._schema_path, uri, True)
         if uri is None:
             raise EventInvalid(
                 Codes.SCHEMA_URI_MISSING,
@@ -627,12 +534,12 @@ class Pipeline:
         if self._stream_path == ("meta", "stream"):
             stream = meta.get("stream") if type(meta) is dict else None
         else:
-            stream = _get_path(event, self._stream_path)
+            stream = get_path(event, self._stream_path)
         if stream is None:
             s = self.settings
             if s.stream_query_param and s.stream_query_param in ctx.query:
                 stream = ctx.query[s.stream_query_param]
-                _set_default(event, self._stream_path, stream, True)
+                set_default(event, self._stream_path, stream, True)
                 meta = event.get("meta")
         if type(stream) is not str or not stream:
             raise EventInvalid(
@@ -664,19 +571,14 @@ class Pipeline:
                 elif len(path) == 3 and event.get(path[0]) is None:
                     event[path[0]] = {path[1]: {path[2]: value}}  # the usual case: no "http" yet
                 else:
-                    _set_default(event, path, value, True)
+                    set_default(event, path, value, True)
         if plan.client_ip and ctx.client_ip:
             http = event.get("http")
             if http is None:
                 event["http"] = {"client_ip": ctx.client_ip[:HEADER_VALUE_MAX]}
             elif type(http) is dict and "client_ip" not in http:
                 http["client_ip"] = ctx.client_ip[:HEADER_VALUE_MAX]
-        for path, value in plan.defaults:
-            _set_default(
-                event, path, copy.deepcopy(value) if isinstance(value, dict | list) else value, False
-            )
-        for path in plan.integer_paths:
-            _normalize_integer(event, path)
+        plan.schema_fill.apply(event)
         # validation: the registry's pattern-based validator decides; the exact one explains a refusal
         is_valid = plan.is_valid
         if is_valid is None:

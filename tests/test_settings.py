@@ -7,22 +7,22 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from eventplatform.cli.serve import serve
 from eventplatform.examples import SCHEMA_BASE_DIR, STREAM_CONFIG_PATH
-from eventplatform.gate.cli import serve
-from eventplatform.gate.settings import Settings, SettingsError, load_settings, normalize_log_url
+from eventplatform.settings import Settings, SettingsError, load_settings, normalize_log_url
 
 
 def test_defaults_are_the_bundled_platform(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     s = load_settings(environ={})
-    assert (s.host, s.port) == ("127.0.0.1", 8192)
-    assert s.schema_base_uris == [str(SCHEMA_BASE_DIR)]
-    assert s.stream_config == str(STREAM_CONFIG_PATH)
-    assert s.log == f"sqlite://{tmp_path.resolve()}/.eventplatform/log"
-    assert s.resolved_error_stream == "eventplatform.error.validation"
-    assert s.max_body_size == 4 * 1024 * 1024
-    assert s.datacenter is None and s.output is None
-    assert s.resolved_workers >= 1
+    assert (s.server.host, s.server.port) == ("127.0.0.1", 8192)
+    assert s.schemas.base_uris == [str(SCHEMA_BASE_DIR)]
+    assert s.streamconfig.source == str(STREAM_CONFIG_PATH)
+    assert s.log.url == f"sqlite://{tmp_path.resolve()}/.eventplatform/log"
+    assert s.intake.resolved_error_stream == "eventplatform.error.validation"
+    assert s.server.max_body_size == 4 * 1024 * 1024
+    assert s.log.datacenter is None and s.intake.output is None
+    assert s.server.resolved_workers >= 1
 
 
 def test_precedence(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -35,18 +35,18 @@ def test_precedence(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     )
     env = {"EVENTPLATFORM_PORT": "9100", "EVENTPLATFORM_SCHEMA_BASE_URIS": "/a, /b"}
     s = load_settings(None, {"port": None, "datacenter": "eqiad", "schema_base_uris": ()}, environ=env)
-    assert s.port == 9100  # env over file
-    assert s.host == "0.0.0.0"  # file over default
-    assert s.datacenter == "eqiad"  # CLI over file
-    assert s.service_name == "from-file"  # the intake: section
-    assert s.max_body_size == 1024 * 1024
-    assert s.schema_base_uris == ["/a", "/b"]
+    assert s.server.port == 9100  # env over file
+    assert s.server.host == "0.0.0.0"  # file over default
+    assert s.log.datacenter == "eqiad"  # CLI over file
+    assert s.intake.service_name == "from-file"  # the intake: section
+    assert s.server.max_body_size == 1024 * 1024
+    assert s.schemas.base_uris == ["/a", "/b"]
     s = load_settings(None, {"port": 9200, "schema_base_uris": ("/c",)}, environ=env)
-    assert s.port == 9200 and s.schema_base_uris == ["/c"]
+    assert s.server.port == 9200 and s.schemas.base_uris == ["/c"]
     other = tmp_path / "other.yaml"
     other.write_text("port: 9300\n")
-    assert load_settings(str(other), environ={}).port == 9300
-    assert load_settings(None, environ={"EVENTPLATFORM_CONFIG": str(other)}).port == 9300
+    assert load_settings(str(other), environ={}).server.port == 9300
+    assert load_settings(None, environ={"EVENTPLATFORM_CONFIG": str(other)}).server.port == 9300
 
 
 @pytest.mark.parametrize(
@@ -84,4 +84,4 @@ def test_cli_usage_errors(tmp_path: Path) -> None:
     r = CliRunner().invoke(serve, ["--max-body-size", "huge"])
     assert r.exit_code == 2 and "max_body_size" in r.output
     assert "--schema-base-uri" in CliRunner().invoke(serve, ["--help"]).output
-    assert Settings().test_events
+    assert Settings().server.test_events
