@@ -85,3 +85,28 @@ def test_cli_usage_errors(tmp_path: Path) -> None:
     assert r.exit_code == 2 and "max_body_size" in r.output
     assert "--schema-base-uri" in CliRunner().invoke(serve, ["--help"]).output
     assert Settings().server.test_events
+
+
+def test_each_part_reads_its_section(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    cfg = tmp_path / "eventplatform.yaml"
+    cfg.write_text(
+        "stream_config: /sc.yaml\nstream_config_refresh: 30\nschema_file_extension: .yaml\n"
+        "lake: {directory: /data/lake, hourly: true}\n"
+    )
+    s = load_settings(environ={"EVENTPLATFORM_LEGACY__DATABASE": "mysql://x", "EVENTPLATFORM_CSP": "off"})
+    assert (s.streamconfig.source, s.streamconfig.refresh) == ("/sc.yaml", 30.0)
+    assert s.schemas.file_extension == ".yaml"
+    assert s.server.csp is False and s.server.cors is True
+    assert s.lake.model_dump() == {"directory": "/data/lake", "hourly": True}  # room for the parts to come
+    assert s.legacy.model_dump() == {"database": "mysql://x"}
+    assert s.flat()["stream_config"] == "/sc.yaml" and s.flat()["log"] == s.log.url
+
+
+def test_settings_do_not_import_the_command_line() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys, eventplatform.settings; print([m for m in sys.modules if 'eventplatform' in m])"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert "cli" not in out and "gate" not in out and "log" not in out, out
