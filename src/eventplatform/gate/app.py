@@ -270,7 +270,7 @@ class GateApp:
         return stream is not None and self.streams.get(stream) is not None
 
     def _known_schema(self, uri: str | None) -> bool:
-        return self.pipeline is not None and uri is not None and uri in self.pipeline._plans
+        return self.pipeline is not None and uri is not None and self.pipeline.knows_schema(uri)
 
     async def _json(
         self,
@@ -281,8 +281,9 @@ class GateApp:
         request_id: str | None,
         accept_gzip: bool = False,
     ) -> int:
+        """Hot function: the constant headers go out as one byte block where uvicorn allows it."""
         data = R.dumps(body)
-        if hooked(send):  # the constant headers go out with the status line (see gate.uvicorn_patches.reason)
+        if hooked(send):  # with the status line (see gate.uvicorn_patches.reason)
             headers = []
             set_reason(status, reason, self._json_header_block)
         else:

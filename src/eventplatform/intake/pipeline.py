@@ -217,11 +217,8 @@ class _Plan:
                 hf.append((header, path))
         self.header_fields = tuple(hf)
         self.schema_fill = SchemaFill(compiled.schema)
-        # the validator of the hot path (registry: AJV formats as Rust patterns); None: ``validate`` only
-        v = getattr(compiled, "fast", None) or getattr(compiled, "validator", None)
-        self.is_valid: Callable[[Any], bool] | None = (
-            getattr(v, "is_valid", None) if hasattr(compiled, "describe") else None
-        )
+        # the validator of the hot path (AJV formats as Rust patterns); ``describe`` explains a refusal
+        self.is_valid: Callable[[Any], bool] = (compiled.fast or compiled.validator).is_valid
         self.routes: dict[str, _Route] = {}  # stream -> route, for the current stream config
         # header-derived fields of the request last seen: ((path, value, is meta.request_id), ...)
         self.fill_ctx: RequestContext | None = None
@@ -352,12 +349,19 @@ class Pipeline:
                     self._plans[uri] = plan
         return plan
 
+    def knows_schema(self, uri: str) -> bool:
+        """Whether events of schema ``uri`` went through this pipeline (for metrics labels)."""
+        return uri in self._plans
+
     # -- the pipeline --------------------------------------------------------------------------------
 
     async def process(
         self, events: Sequence[Any], ctx: RequestContext, *, hasty: bool = False
     ) -> BatchResult:
-        """Run every event of the batch; produce the valid ones (one ``log.produce``) and error events."""
+        """Run every event of the batch; produce the valid ones (one ``log.produce``) and error events.
+
+        Hot function (see docs/architecture.md): the accepted events are gathered as columns (topic, value,
+        key, timestamp), not one object each, and the per-schema plan is looked up without a call."""
         result = BatchResult(total=len(events))
         self._current_streams()
         # the accepted events as columns (topic, value, key, timestamp) and their routes
@@ -529,7 +533,8 @@ class Pipeline:
     ) -> tuple[_Route, bytes, bytes | None, int | None]:
         """Stream check, default fields, validation and serialization: synchronous, no I/O.
 
-        Returns (route, serialized event, message key, timestamp)."""
+        Returns (route, serialized event, message key, timestamp). Hot function: everything that can be
+        known per schema, stream or request is precomputed in the plan, its routes and its fills."""
         meta = event.get("meta")
         if self._stream_path == ("meta", "stream"):
             stream = meta.get("stream") if type(meta) is dict else None
@@ -580,15 +585,10 @@ class Pipeline:
                 http["client_ip"] = ctx.client_ip[:HEADER_VALUE_MAX]
         plan.schema_fill.apply(event)
         # validation: the registry's pattern-based validator decides; the exact one explains a refusal
-        is_valid = plan.is_valid
-        if is_valid is None:
-            details = plan.compiled.validate(event)
-        elif is_valid(event):
-            details = ()
-        else:
+        if not plan.is_valid(event):
             details = plan.compiled.describe(event)
-        if details:
-            raise EventInvalid(Codes.VALIDATION_FAILED, _errors_text(details), tuple(details))
+            if details:  # the exact validator has the last word
+                raise EventInvalid(Codes.VALIDATION_FAILED, _errors_text(details), tuple(details))
         key_fields = route.key_fields
         return (
             route,
