@@ -16,7 +16,8 @@ from collections.abc import Sequence
 import orjson
 
 from eventplatform.examples import LINK_HOVER_STREAM, SCHEMA_BASE_DIR
-from eventplatform.intake.pipeline import Pipeline, PipelineSettings, RequestContext
+from eventplatform.intake.batch import RequestContext
+from eventplatform.intake.pipeline import Pipeline, PipelineSettings
 from eventplatform.log.base import Message
 from eventplatform.schemas.registry import SchemaRegistry
 from eventplatform.streamconfig.config import StreamConfig

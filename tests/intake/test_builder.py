@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from eventplatform.examples import LINK_HOVER_SCHEMA_URI, LINK_HOVER_STREAM
+from eventplatform.intake.batch import RequestContext
 from eventplatform.intake.builder import Intake, build, open_intake, pipeline_settings
-from eventplatform.intake.pipeline import RequestContext
 from eventplatform.log import Start
 from eventplatform.settings import Settings, load_settings
 from eventplatform.streamconfig.config import StreamConfigError, topic_for

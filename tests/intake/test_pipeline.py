@@ -13,7 +13,8 @@ import pytest
 from eventplatform.errors import Codes, EventError
 from eventplatform.examples import LINK_HOVER_STREAM, SCHEMA_BASE_DIR
 from eventplatform.gate.responses import batch_response
-from eventplatform.intake.pipeline import Pipeline, PipelineSettings, RequestContext, iso_now
+from eventplatform.intake.batch import RequestContext, iso_now
+from eventplatform.intake.pipeline import Pipeline, PipelineSettings
 from eventplatform.log.base import Message
 from eventplatform.schemas.registry import SchemaRegistry
 from eventplatform.streamconfig.config import StreamConfig

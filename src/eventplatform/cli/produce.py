@@ -21,7 +21,8 @@ import orjson
 
 from eventplatform import __version__
 from eventplatform.errors import EventFailure
-from eventplatform.intake.pipeline import Pipeline, RequestContext
+from eventplatform.intake.batch import RequestContext
+from eventplatform.intake.pipeline import Pipeline
 
 BATCH_SIZE = 500
 

@@ -14,7 +14,7 @@ from urllib.parse import parse_qs
 
 import orjson
 
-from eventplatform.intake.pipeline import RequestContext, json_type, new_uuid
+from eventplatform.intake.batch import RequestContext, json_type, new_uuid
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]

@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 
 from eventplatform.errors import EventFailure
-from eventplatform.intake.pipeline import BatchResult, EventOutcome
+from eventplatform.intake.batch import BatchResult, EventOutcome
 from eventplatform.schemas.ajv import ajv_errors
 
 EMPTY_BODY_REASON = "Request body was empty. Must provide JSON encoded events."
