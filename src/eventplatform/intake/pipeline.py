@@ -119,7 +119,8 @@ class _Plan:
             if has(path) or (len(path) > 1 and is_open_object(compiled.schema, path[:-1])):
                 hf.append((header, path))
         self.header_fields = tuple(hf)
-        self.schema_fill = SchemaFill(compiled.schema)
+        fill = SchemaFill(compiled.schema)
+        self.schema_fill = fill if fill.defaults or fill.integer_paths else None  # None: nothing to do
         # the validator of the hot path (AJV formats as Rust patterns); ``describe`` explains a refusal
         self.is_valid: Callable[[Any], bool] = (compiled.fast or compiled.validator).is_valid
         self.routes: dict[str, _Route] = {}  # stream -> route, for the current stream config
@@ -486,7 +487,8 @@ class Pipeline:
                 event["http"] = {"client_ip": ctx.client_ip[:HEADER_VALUE_MAX]}
             elif type(http) is dict and "client_ip" not in http:
                 http["client_ip"] = ctx.client_ip[:HEADER_VALUE_MAX]
-        plan.schema_fill.apply(event)
+        if plan.schema_fill is not None:
+            plan.schema_fill.apply(event)
         # validation: the registry's pattern-based validator decides; the exact one explains a refusal
         if not plan.is_valid(event):
             details = plan.compiled.describe(event)
