@@ -1,4 +1,4 @@
-"""Workers share connections evenly: gate.uvicorn_patches.balance, in its rule and in a real two-worker server."""
+"""Workers share connections evenly: uvicorn_patches.balance, its rule and a real two-worker server."""
 
 from __future__ import annotations
 
