@@ -91,12 +91,13 @@ def test_each_part_reads_its_section(tmp_path: Path, monkeypatch: pytest.MonkeyP
     monkeypatch.chdir(tmp_path)
     cfg = tmp_path / "eventplatform.yaml"
     cfg.write_text(
-        "stream_config: /sc.yaml\nstream_config_refresh: 30\nschema_file_extension: .yaml\n"
+        "stream_config: /sc.yaml\nstream_config_refresh: 30\nschema_file_extension: .yaml\ndatacenter: 1\n"
         "lake: {directory: /data/lake, hourly: true}\n"
     )
     s = load_settings(environ={"EVENTPLATFORM_LEGACY__DATABASE": "mysql://x", "EVENTPLATFORM_CSP": "off"})
     assert (s.streamconfig.source, s.streamconfig.refresh) == ("/sc.yaml", 30.0)
     assert s.schemas.file_extension == ".yaml"
+    assert s.log.datacenter == "1"  # YAML numbers are text where the key is text, as before
     assert s.server.csp is False and s.server.cors is True
     assert s.lake.model_dump() == {"directory": "/data/lake", "hourly": True}  # room for the parts to come
     assert s.legacy.model_dump() == {"database": "mysql://x"}

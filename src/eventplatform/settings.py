@@ -88,7 +88,7 @@ def _default_test_events() -> list[Any]:
 class Section(BaseModel):
     """A part's settings. Unknown keys are refused by the sections that have fields."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, coerce_numbers_to_str=True)
 
 
 class OpenSection(BaseModel):
@@ -226,7 +226,7 @@ def _adapter(key: str) -> TypeAdapter[Any]:
         section, name = KEYS[key]
         field: FieldInfo = Settings.model_fields[section].annotation.model_fields[name]  # type: ignore[union-attr]
         kind = Annotated[field.annotation, *field.metadata] if field.metadata else field.annotation
-        _adapters[key] = TypeAdapter(kind)
+        _adapters[key] = TypeAdapter(kind, config=Section.model_config)
     return _adapters[key]
 
 
