@@ -63,10 +63,19 @@ def _yaml_list(value: Any) -> Any:
     return yaml.safe_load(value) if isinstance(value, str) else value
 
 
+def _bool_text(value: Any) -> Any:
+    """Only the words of the documented forms (pydantic alone would also take t/f/y/n)."""
+    if isinstance(value, str) and value.strip().lower() not in BOOL_WORDS:
+        raise ValueError("expected a boolean")
+    return value.strip() if isinstance(value, str) else value
+
+
 def _empty_none(value: Any) -> Any:
     return None if value == "" else value
 
 
+BOOL_WORDS = ("1", "true", "yes", "on", "0", "false", "no", "off")
+Flag = Annotated[bool, BeforeValidator(_bool_text)]
 Size = Annotated[int, BeforeValidator(parse_size), Field(ge=0)]
 Count = Annotated[int, Field(ge=0)]
 
@@ -108,8 +117,8 @@ class ServerSettings(Section):
     test_events: Annotated[list[Any], BeforeValidator(_yaml_list)] = Field(
         default_factory=_default_test_events
     )
-    cors: bool = True
-    csp: bool = True
+    cors: Flag = True
+    csp: Flag = True
 
     @property
     def resolved_workers(self) -> int:
@@ -153,7 +162,7 @@ class SchemaSettings(Section):
         default_factory=lambda: [str(SCHEMA_BASE_DIR)]
     )
     file_extension: str | None = None
-    allow_absolute_uris: bool = False
+    allow_absolute_uris: Flag = False
 
 
 # flat key (file, environment, command line) -> (section, field)
@@ -242,7 +251,7 @@ def _check(key: str, value: Any, source: str) -> Any:
         elif kind in ("greater_than_equal", "less_than_equal"):
             why = "out of range"
         else:
-            why = err["msg"]
+            why = err["msg"].removeprefix("Value error, ")
         raise SettingsError(f"{source}: invalid value for {key!r}: {value!r} ({why})") from None
 
 
