@@ -16,10 +16,11 @@ from collections.abc import Sequence
 import orjson
 
 from eventplatform.examples import LINK_HOVER_STREAM, SCHEMA_BASE_DIR
-from eventplatform.gate.pipeline import Pipeline, PipelineSettings, RequestContext
+from eventplatform.intake.batch import RequestContext
+from eventplatform.intake.pipeline import Pipeline, PipelineSettings
 from eventplatform.log.base import Message
 from eventplatform.schemas.registry import SchemaRegistry
-from eventplatform.streams.config import StreamConfig
+from eventplatform.streamconfig.config import StreamConfig
 from workload import event  # bench/ is on sys.path when this file runs
 
 

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from eventplatform.cli.produce import produce
 from eventplatform.cli.tail import parse_since, stream_topics, tail
-from eventplatform.streams.keys import message_key
+from eventplatform.streamconfig.keys import message_key
 from tests.kafka_broker import Broker, kafka, read_topic, unique, write_stream_config
 
 SCHEMA = "/analytics/link_hover/1.0.0"

@@ -1,4 +1,4 @@
-"""Workers share connections evenly: gate.balance, in its rule and in a real two-worker server."""
+"""Workers share connections evenly: uvicorn_patches.balance, its rule and a real two-worker server."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import orjson
 import psutil
 
-from eventplatform.gate.balance import SLACK, ConnectionCounts
+from eventplatform.gate.uvicorn_patches.balance import SLACK, ConnectionCounts
 from tests.gate.conftest import Server, link_hover
 
 

@@ -259,7 +259,7 @@ def test_bad_url_and_options_are_refused() -> None:
 
 
 def test_topics_of_configured_streams_are_created_with_partitions(kafka_broker: Broker) -> None:
-    from eventplatform.streams.config import StreamConfig, configured_topics
+    from eventplatform.streamconfig.config import StreamConfig, configured_topics
 
     name = unique("test.configured.")
     config = StreamConfig.from_document(

@@ -11,8 +11,8 @@ from eventplatform import __version__
 # name -> "module:attribute" of a click command or group; each part owns its own commands.
 SUBCOMMANDS: dict[str, str] = {
     "schema": "eventplatform.schemas.cli:schema",
-    "streams": "eventplatform.streams.cli:streams",
-    "serve": "eventplatform.gate.cli:serve",
+    "streams": "eventplatform.streamconfig.cli:streams",
+    "serve": "eventplatform.cli.serve:serve",
     "tail": "eventplatform.cli.tail:tail",
     "produce": "eventplatform.cli.produce:produce",
 }

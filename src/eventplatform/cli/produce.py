@@ -21,6 +21,8 @@ import orjson
 
 from eventplatform import __version__
 from eventplatform.errors import EventFailure
+from eventplatform.intake.batch import RequestContext
+from eventplatform.intake.pipeline import Pipeline
 
 BATCH_SIZE = 500
 
@@ -49,7 +51,7 @@ def read_lines(stream: IO[bytes], batch_size: int) -> Iterator[list[tuple[int, b
 
 
 async def produce_lines(
-    pipeline: Any,
+    pipeline: Pipeline,
     stream: str,
     batches: Iterator[list[tuple[int, bytes]]],
     *,
@@ -57,8 +59,7 @@ async def produce_lines(
     schema_uri: str | None = None,
     report: Any = None,
 ) -> Summary:
-    """Run every batch through ``pipeline`` (an :class:`eventplatform.gate.pipeline.Pipeline`)."""
-    from eventplatform.gate.pipeline import RequestContext
+    """Run every batch through ``pipeline`` (an :class:`eventplatform.intake.pipeline.Pipeline`)."""
 
     summary = Summary()
     query = {"stream": stream, "schema": schema_uri} if schema_uri else {"stream": stream}
@@ -133,38 +134,23 @@ def produce(
     **options: Any,
 ) -> None:
     """Validate the JSON lines of FILE (default: stdin) and produce them to STREAM, as intake does."""
-    from eventplatform.cli.options import load_settings_and_streams, open_event_log
-    from eventplatform.gate.pipeline import Pipeline, PipelineSettings
-    from eventplatform.schemas.registry import SchemaRegistry
-    from eventplatform.streams.config import topic_for
+    from eventplatform.cli.options import build_intake, load_settings_and_streams
+    from eventplatform.streamconfig.config import topic_for
 
     settings, streams = load_settings_and_streams(config_file, options)
+    # events name their stream on the command line, and their schema with --schema
+    settings.intake.stream_query_param = "stream"
+    settings.intake.schema_uri_query_param = "schema" if schema_uri else None
+    settings.intake.output = None
 
     def report(number: int, code: str, message: str) -> None:
         click.echo(f"line {number}: {code}: {message}", err=True)
 
     async def main() -> Summary:
-        log = open_event_log(settings.log)
-        registry = SchemaRegistry(
-            settings.schema_base_uris,
-            file_extension=settings.schema_file_extension,
-            allow_absolute_uris=settings.allow_absolute_schema_uris,
-        )
-        pipeline = Pipeline(
-            registry,
-            streams,
-            log,
-            PipelineSettings(
-                service_name=settings.service_name,
-                datacenter=settings.datacenter,
-                error_stream=settings.error_stream,
-                schema_uri_query_param="schema" if schema_uri else None,
-                stream_query_param="stream",
-            ),
-        )
+        intake = await build_intake(settings, streams)
         try:
             return await produce_lines(
-                pipeline,
+                intake.pipeline,
                 stream,
                 read_lines(file, batch_size),
                 hasty=hasty,
@@ -172,8 +158,7 @@ def produce(
                 report=report,
             )
         finally:
-            await registry.close()
-            await log.close()
+            await intake.close()
 
     try:
         summary = asyncio.run(main())
@@ -181,7 +166,7 @@ def produce(
         sys.exit(130)
     click.echo(
         f"{summary.produced} of {summary.lines} events produced to {stream} "
-        f"(topic {topic_for(stream, settings.datacenter)}); "
+        f"(topic {topic_for(stream, settings.log.datacenter)}); "
         f"{summary.invalid} invalid, {summary.error} failed"
     )
     if summary.invalid or summary.error:

@@ -147,7 +147,7 @@ def tail(
         start = Start.end()
 
     async def main() -> int:
-        log = open_event_log(settings.log)
+        log = open_event_log(settings.log.url)
         try:
             existing = await log.list_topics()
             topics: list[str] = []

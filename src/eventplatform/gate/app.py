@@ -14,11 +14,10 @@ import gzip
 import html
 import logging
 import time
-import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping, Sequence
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, unquote
+from urllib.parse import unquote
 
 import orjson
 import yaml
@@ -32,25 +31,23 @@ from starlette.routing import BaseRoute, Route
 from eventplatform import __version__
 from eventplatform.gate import responses as R
 from eventplatform.gate.metrics import GateMetrics
-from eventplatform.gate.pipeline import (
-    OutputFile,
-    Pipeline,
-    PipelineSettings,
-    RequestContext,
-    json_type,
-    new_uuid,
+from eventplatform.gate.request import (
+    REQUEST_ID_MAX,
+    BodyError,
+    EmptyBody,
+    parse_events,
+    read_body,
+    read_head,
+    read_query,
 )
-from eventplatform.gate.reason import hooked, set_reason
-from eventplatform.gate.settings import Settings
-from eventplatform.log.base import EventLog, open_log
+from eventplatform.gate.uvicorn_patches.reason import hooked, set_reason
+from eventplatform.intake.batch import RequestContext
+from eventplatform.intake.builder import Intake, build
+from eventplatform.intake.pipeline import Pipeline
+from eventplatform.log.base import EventLog
 from eventplatform.schemas.registry import SchemaRegistry
-from eventplatform.streams.config import (
-    StreamConfig,
-    StreamConfigSource,
-    StreamQueryError,
-    api_response,
-    configured_topics,
-)
+from eventplatform.settings import ServerSettings, Settings
+from eventplatform.streamconfig.config import StreamConfig, StreamQueryError, api_response
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -65,7 +62,6 @@ INFO = {
     "description": "Event intake of eventplatform, compatible with Wikimedia's EventGate.",
     "home": "https://github.com/eventplatform/eventplatform",
 }
-ACCEPTED_CONTENT_TYPES = ("application/json", "text/plain", "application/reports+json")
 SPEC_PATH = Path(__file__).with_name("openapi.yaml")
 CSP = (
     "default-src 'self'; object-src 'none'; media-src 'none'; img-src 'none'; style-src 'none'; "
@@ -73,12 +69,9 @@ CSP = (
 )
 GZIP_MIN = 1024
 MAX_PENDING_HASTY = 1000  # hasty batches processed in the background at once, per worker
-REQUEST_ID_MAX = 200  # a client x-request-id longer than this is cut, on every route that echoes it
-HASTY_TRUE = ("true", "1", "yes", "on")
-HASTY_FALSE = ("false", "0", "no", "off", "")
 
 
-def common_headers(settings: Settings) -> list[tuple[bytes, bytes]]:
+def common_headers(settings: ServerSettings) -> list[tuple[bytes, bytes]]:
     """EventGate's CORS and security headers, sent on every response."""
     out: list[tuple[bytes, bytes]] = []
     if settings.cors:
@@ -98,48 +91,9 @@ def common_headers(settings: Settings) -> list[tuple[bytes, bytes]]:
     return out
 
 
-class BodyError(Exception):
-    """A request-level failure before any event is looked at: (status, problem kind, title, detail)."""
-
-    def __init__(self, status: int, kind: str, title: str, detail: str) -> None:
-        super().__init__(detail)
-        self.status, self.kind, self.title, self.detail = status, kind, title, detail
-
-
-def _too_large(detail: str) -> BodyError:
-    return BodyError(413, "payload_too_large", "Payload Too Large", detail)
-
-
-def _decode_body(body: bytes, encoding: str, limit: int) -> bytes:
-    """Inflate a gzip/deflate body without ever holding more than ``limit`` bytes (no zip bombs)."""
-    if not encoding or encoding == "identity":
-        return body
-    if encoding in ("gzip", "x-gzip"):
-        wbits = 31
-    elif encoding == "deflate":
-        wbits = 15 if body[:1] == b"\x78" else -15
-    else:
-        raise BodyError(
-            415,
-            "unsupported_encoding",
-            "Unsupported Media Type",
-            f"Content-Encoding {encoding!r} is not supported; use gzip, deflate or identity.",
-        )
-    d = zlib.decompressobj(wbits)
-    try:
-        out = d.decompress(body, limit + 1)
-    except zlib.error as exc:
-        raise BodyError(
-            400, "bad_encoding", "Bad Request", f"Body is not valid {encoding} data: {exc}"
-        ) from None
-    if len(out) > limit or d.unconsumed_tail:
-        raise _too_large(f"The decompressed request body is larger than the limit of {limit} bytes.")
-    return out
-
-
 class GateApp:
-    """ASGI entry point. Build with :func:`create_app`; components are created in the lifespan unless
-    given (tests and the ``produce`` command pass their own)."""
+    """ASGI entry point. Build with :func:`create_app`; the intake (registry, stream config, log,
+    pipeline) is built from the settings in the lifespan, with the components given here (tests)."""
 
     def __init__(
         self,
@@ -155,15 +109,12 @@ class GateApp:
         self.settings = settings
         self.worker_index = worker_index
         self.freeze_gc = freeze_gc
-        self.registry = registry
-        self._given_streams = streams
-        self.stream_source: StreamConfigSource | None = None
-        self.log = log
-        self._own = {"registry": registry is None, "log": log is None}
+        given = {"registry": registry, "streams": streams, "log": log}
+        self._given: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
+        self.intake: Intake | None = None
         self.pipeline: Pipeline | None = None
-        self.output: OutputFile | None = None
         self.metrics = GateMetrics()
-        self.headers = common_headers(settings)
+        self.headers = common_headers(settings.server)
         self._json_headers = [*self.headers, (b"content-type", b"application/json; charset=utf-8")]
         self._problem_headers = [*self.headers, (b"content-type", b"application/problem+json")]
         self._json_header_block = b"".join(b"%s: %s\r\n" % h for h in self._json_headers)
@@ -182,69 +133,22 @@ class GateApp:
 
     @property
     def streams(self) -> StreamConfig:
-        if self._given_streams is not None:
-            return self._given_streams
-        assert self.stream_source is not None
-        return self.stream_source.current
+        assert self.intake is not None
+        return self.intake.streams
 
     async def startup(self) -> None:
-        s = self.settings
-        if self.registry is None:
-            self.registry = SchemaRegistry(
-                s.schema_base_uris,
-                file_extension=s.schema_file_extension,
-                allow_absolute_uris=s.allow_absolute_schema_uris,
-            )
-        if self._given_streams is None:
-            self.stream_source = StreamConfigSource(s.stream_config, refresh_interval=s.stream_config_refresh)
-            await self.stream_source.start()
-        if self.log is None:
-            self.log = open_log_for_worker(s.log, self.worker_index)
-            claim = getattr(self.log, "claim", None)
-            if claim is not None:  # fail at startup, not at the first request
-                await asyncio.to_thread(claim)
-            if self.worker_index == 0:
-                await self._create_topics()
-        if s.output:
-            self.output = OutputFile(s.output)
-        streams: Any = self._given_streams if self._given_streams is not None else (lambda: self.streams)
-        self.pipeline = Pipeline(
-            self.registry,
-            streams,
-            self.log,
-            PipelineSettings(
-                service_name=s.service_name,
-                datacenter=s.datacenter,
-                error_stream=s.error_stream,
-                schema_uri_query_param=s.schema_uri_query_param,
-                stream_query_param=s.stream_query_param,
-            ),
-            output=self.output,
-        )
+        self.intake = await build(self.settings, **self._given)
+        self.pipeline = self.intake.pipeline
+        if "log" not in self._given and self.worker_index == 0:
+            await self.intake.create_topics()
         # only header->field mappings beyond the two read anyway need every request header decoded
         self._want_headers = bool(set(self.pipeline.settings.header_fields) - {"x-request-id", "user-agent"})
-
-    async def _create_topics(self) -> None:
-        """Create the topics of the configured streams, so consumers can subscribe before the first event.
-        Best effort: a topic that cannot be created now is created with its first event (or that fails)."""
-        assert self.log is not None
-        topics = configured_topics(self.streams, self.settings.datacenter)
-        try:
-            await self.log.ensure_topics(topics)
-        except Exception as exc:
-            logger.warning("could not create the topics of the configured streams: %s", exc)
 
     async def shutdown(self) -> None:
         if self._hasty_tasks:
             await asyncio.wait(set(self._hasty_tasks), timeout=10)
-        if self.stream_source is not None:
-            await self.stream_source.stop()
-        if self.log is not None and self._own["log"]:
-            await self.log.close()
-        if self.registry is not None and self._own["registry"]:
-            await self.registry.close()
-        if self.output is not None:
-            self.output.close()
+        if self.intake is not None:
+            await self.intake.close()
 
     @contextlib.asynccontextmanager
     async def _lifespan(self, _app: Starlette) -> AsyncIterator[None]:
@@ -300,146 +204,35 @@ class GateApp:
             self.metrics.observe("POST", "/v1/events", status, time.perf_counter() - t0)
 
     async def _handle_events(self, scope: Scope, receive: Receive, send: Send) -> int:
-        s = self.settings
-        limit = s.max_body_size
-        content_type = content_encoding = user_agent = request_id = client_ip = forwarded = None
-        declared_length: bytes | None = None
-        accept_gzip = False
-        headers: dict[str, str] = {}
-        want_headers = self._want_headers
-        for name, value in scope["headers"]:
-            if name == b"content-type":
-                content_type = value.decode("latin-1")
-            elif name == b"content-length":
-                declared_length = value
-            elif name == b"content-encoding":
-                content_encoding = value.decode("latin-1").strip().lower()
-            elif name == b"user-agent":
-                user_agent = value.decode("latin-1")
-            elif name == b"x-request-id":
-                request_id = value.decode("latin-1")[:REQUEST_ID_MAX]
-            elif name == b"x-client-ip":
-                client_ip = value.decode("latin-1")
-            elif name == b"x-forwarded-for":
-                forwarded = value.decode("latin-1")
-            elif name == b"accept-encoding":
-                accept_gzip = b"gzip" in value
-            if want_headers:
-                headers[name.decode("latin-1")] = value.decode("latin-1")
-        request_id = request_id or new_uuid()
-        if declared_length is not None and declared_length.isdigit() and int(declared_length) > limit:
-            # refused before reading the body; after the header loop so the answer carries x-request-id
-            return await self._problem(
-                send,
-                scope,
-                _too_large(f"The request body is {int(declared_length)} bytes; the limit is {limit} bytes."),
-                request_id,
-            )
-        # body
-        chunks: list[bytes] = []
-        size = 0
-        more = True
-        while more:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return 499
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > limit:
-                return await self._problem(
-                    send,
-                    scope,
-                    _too_large(f"The request body is larger than the limit of {limit} bytes."),
-                    request_id,
-                )
-            chunks.append(chunk)
-            more = message.get("more_body", False)
-        body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-        # query
-        query: dict[str, str] = {}
-        hasty = False
-        qs = scope.get("query_string", b"")
-        if qs:
-            for key, values in parse_qs(qs.decode("latin-1"), keep_blank_values=True).items():
-                query[key] = values[-1]
-                if key == "hasty":
-                    try:
-                        hasty = _parse_hasty(values)
-                    except BodyError as exc:
-                        return await self._problem(send, scope, exc, request_id)
-        # parse
-        ctype = content_type.split(";", 1)[0].strip().lower() if content_type is not None else None
-        if ctype not in ACCEPTED_CONTENT_TYPES:
-            detail = (
-                f"Content-Type {ctype!r} is not accepted; use one of {', '.join(ACCEPTED_CONTENT_TYPES)}."
-                if body
-                else None
-            )
-            return await self._json(send, *R.empty_response(detail), request_id)
+        """Request reading (gate.request) -> pipeline -> response."""
+        server = self.settings.server
+        head = read_head(scope, self._want_headers)
         try:
-            if content_encoding:
-                body = _decode_body(body, content_encoding, limit)
-            if body[:3] == b"\xef\xbb\xbf":  # a UTF-8 byte order mark, as some clients send
-                body = body[3:]
-            if not body.strip():
-                return await self._json(send, *R.empty_response(), request_id)
-            try:
-                parsed = orjson.loads(body)
-            except orjson.JSONDecodeError as exc:
-                raise BodyError(400, "malformed_json", "Malformed JSON", _json_error(exc, body)) from None
+            body = await read_body(receive, head, server.max_body_size)
+            if body is None:
+                return 499  # the client went away
+            query, hasty = read_query(scope.get("query_string", b""))
+            events = parse_events(body, head, server.max_body_size, server.max_events_per_request)
+        except EmptyBody as empty:
+            return await self._json(send, *R.empty_response(empty.detail), head.request_id)
         except BodyError as exc:
-            return await self._problem(send, scope, exc, request_id)
-        if type(parsed) is dict:
-            events: list[Any] = [parsed] if parsed else []
-        elif type(parsed) is list:
-            events = parsed
-        else:
-            return await self._problem(
-                send,
-                scope,
-                BodyError(
-                    400,
-                    "not_events",
-                    "Bad Request",
-                    f"The body must be a JSON object (one event) or an array of events, "
-                    f"not a JSON {json_type(parsed)}.",
-                ),
-                request_id,
-            )
-        if not events:
-            return await self._json(send, *R.empty_response(), request_id)
-        if len(events) > s.max_events_per_request:
-            return await self._problem(
-                send,
-                scope,
-                BodyError(
-                    413,
-                    "too_many_events",
-                    "Payload Too Large",
-                    f"{len(events)} events in one request; the limit is {s.max_events_per_request}. "
-                    "Split the batch.",
-                ),
-                request_id,
-            )
-        # context
-        if client_ip is None and forwarded:
-            client_ip = forwarded.split(",", 1)[0].strip()
-        if client_ip is None and scope.get("client"):
-            client_ip = scope["client"][0]
-        ctx = RequestContext.now(
-            request_id=request_id, user_agent=user_agent, client_ip=client_ip, headers=headers, query=query
-        )
+            return await self._problem(send, scope, exc, head.request_id)
+        ctx = head.context(scope, query)
         if hasty:
-            self.metrics.hasty.inc(len(events))
-            if len(self._hasty_tasks) >= MAX_PENDING_HASTY:
-                # backpressure: a flood of hasty requests must not grow memory without bound
-                await self._process_hasty(events, ctx)
-            else:
-                task = asyncio.create_task(self._process_hasty(events, ctx))
-                self._hasty_tasks.add(task)
-                task.add_done_callback(self._hasty_tasks.discard)
-            return await self._json(send, *R.hasty_response(len(events)), request_id)
-        return await self._process_and_answer(send, events, ctx, accept_gzip)
+            return await self._accept_hasty(send, events, ctx)
+        return await self._process_and_answer(send, events, ctx, head.accept_gzip)
+
+    async def _accept_hasty(self, send: Send, events: list[Any], ctx: RequestContext) -> int:
+        """202 at once; the batch is processed in the background."""
+        self.metrics.hasty.inc(len(events))
+        if len(self._hasty_tasks) >= MAX_PENDING_HASTY:
+            # backpressure: a flood of hasty requests must not grow memory without bound
+            await self._process_hasty(events, ctx)
+        else:
+            task = asyncio.create_task(self._process_hasty(events, ctx))
+            self._hasty_tasks.add(task)
+            task.add_done_callback(self._hasty_tasks.discard)
+        return await self._json(send, *R.hasty_response(len(events)), ctx.request_id)
 
     async def _process_and_answer(
         self, send: Send, events: list[Any], ctx: RequestContext, accept_gzip: bool = False
@@ -478,7 +271,7 @@ class GateApp:
         return stream is not None and self.streams.get(stream) is not None
 
     def _known_schema(self, uri: str | None) -> bool:
-        return self.pipeline is not None and uri is not None and uri in self.pipeline._plans
+        return self.pipeline is not None and uri is not None and self.pipeline.knows_schema(uri)
 
     async def _json(
         self,
@@ -489,8 +282,9 @@ class GateApp:
         request_id: str | None,
         accept_gzip: bool = False,
     ) -> int:
+        """Hot function: the constant headers go out as one byte block where uvicorn allows it."""
         data = R.dumps(body)
-        if hooked(send):  # the constant headers go out with the status line (see gate.reason)
+        if hooked(send):  # with the status line (see gate.uvicorn_patches.reason)
             headers = []
             set_reason(status, reason, self._json_header_block)
         else:
@@ -585,7 +379,7 @@ class GateApp:
         return await self._not_found(request, Exception())
 
     async def _test_events(self, request: Request) -> Response:
-        events = copy.deepcopy(self.settings.test_events)
+        events = copy.deepcopy(self.settings.server.test_events)
         if not events:
             return await self._not_found(request, Exception())
         ctx = RequestContext.now(
@@ -632,34 +426,6 @@ class GateApp:
         return Response(data, media_type=content_type)
 
 
-def _parse_hasty(values: list[str]) -> bool:
-    """Strict ``hasty``: true/1/yes/on or false/0/no/off (a bare ``?hasty`` is not hasty, as in EventGate)."""
-    if len(values) != 1:
-        raise BodyError(400, "bad_hasty", "Bad Request", "The hasty query parameter must be given once.")
-    v = values[0].strip().lower()
-    if v in HASTY_TRUE:
-        return True
-    if v in HASTY_FALSE:
-        return False
-    raise BodyError(
-        400,
-        "bad_hasty",
-        "Bad Request",
-        f"hasty must be one of true, false, 1, 0, yes, no, on, off; got {values[0][:100]!r}.",
-    )
-
-
-def _json_error(exc: orjson.JSONDecodeError, body: bytes) -> str:
-    msg = str(exc)
-    if "depth" in msg.lower() or "recursion" in msg.lower():
-        return "JSON nesting is too deep (the limit is 1024 levels)."
-    try:
-        body.decode("utf-8")
-    except UnicodeDecodeError as u:
-        return f"The body is not valid UTF-8 (byte {u.start})."
-    return msg
-
-
 def _doc_page(spec: dict[str, Any]) -> str:
     """A self-contained HTML rendering of the OpenAPI document (no scripts: the CSP forbids them)."""
     rows = []
@@ -683,13 +449,6 @@ def _doc_page(spec: dict[str, Any]) -> str:
         + "".join(rows)
         + "</table></body></html>"
     )
-
-
-def open_log_for_worker(url: str, worker_index: int) -> EventLog:
-    """The log of one worker process. With SQLite each worker claims the first free partition (a lock
-    file), so restarted workers and several ``serve`` instances on one directory never collide."""
-    del worker_index
-    return open_log(url)
 
 
 def create_app(settings: Settings | None = None, **components: Any) -> GateApp:

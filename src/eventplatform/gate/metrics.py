@@ -21,7 +21,7 @@ from prometheus_client import (
     multiprocess,
 )
 
-from eventplatform.gate.pipeline import BatchResult
+from eventplatform.intake.batch import BatchResult
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 

@@ -12,7 +12,8 @@ from typing import Any
 import orjson
 
 from eventplatform.errors import EventFailure
-from eventplatform.gate.pipeline import BatchResult, EventOutcome
+from eventplatform.intake.batch import BatchResult, EventOutcome
+from eventplatform.schemas.ajv import ajv_errors
 
 EMPTY_BODY_REASON = "Request body was empty. Must provide JSON encoded events."
 PROBLEM_BASE = "https://eventplatform.invalid/problem/"  # problem ``type`` URIs (RFC 9457); not fetched
@@ -20,10 +21,6 @@ PROBLEM_BASE = "https://eventplatform.invalid/problem/"  # problem ``type`` URIs
 
 def _ajv(failure: EventFailure) -> tuple[list[dict[str, Any]], str]:
     if not failure.details:
-        return [], failure.message
-    try:
-        from eventplatform.schemas.ajv import ajv_errors
-    except ImportError:  # pragma: no cover - the schema part is built concurrently
         return [], failure.message
     return ajv_errors(failure.details)
 

@@ -19,8 +19,8 @@ import time
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # the app (and prometheus-client) are imported only after the metrics mode is set
-    from eventplatform.gate.balance import ConnectionCounts
-    from eventplatform.gate.settings import Settings
+    from eventplatform.gate.uvicorn_patches.balance import ConnectionCounts
+    from eventplatform.settings import Settings
 
 
 STARTUP_FAILURE = 3  # uvicorn's exit code when the app's startup fails
@@ -48,12 +48,12 @@ def run_worker(
     settings: Settings, sock: socket.socket, index: int, counts: ConnectionCounts | None = None
 ) -> None:
     """Serve on ``sock`` until SIGTERM/SIGINT (uvicorn with uvloop + httptools). With ``counts`` (several
-    workers), connections are accepted in turn with the other workers (see gate.balance)."""
+    workers), connections are accepted in turn with the other workers (see gate.uvicorn_patches.balance)."""
     import uvicorn
 
     from eventplatform.gate.app import GateApp
-    from eventplatform.gate.balance import BalancedServer
-    from eventplatform.gate.reason import install
+    from eventplatform.gate.uvicorn_patches import install
+    from eventplatform.gate.uvicorn_patches.balance import BalancedServer
 
     install()
 
@@ -97,12 +97,12 @@ def _die_with_parent() -> None:
 
 
 def serve(settings: Settings) -> None:
-    workers = settings.resolved_workers
-    sock = bind_socket(settings.host, settings.port)
+    workers = settings.server.resolved_workers
+    sock = bind_socket(settings.server.host, settings.server.port)
     host, port = sock.getsockname()[:2]
     print(
         f"eventplatform intake on http://{host}:{port} ({workers} worker{'s' if workers > 1 else ''}, "
-        f"log {settings.log}, stream config {settings.stream_config})",
+        f"log {settings.log.url}, stream config {settings.streamconfig.source})",
         file=sys.stderr,
         flush=True,
     )
@@ -144,7 +144,7 @@ def _spawn(settings: Settings, sock: socket.socket, index: int, counts: Connecti
 
 def _supervise(settings: Settings, sock: socket.socket, workers: int) -> None:
     """Fork the workers, restart one that dies, stop all on SIGTERM/SIGINT or when one cannot start."""
-    from eventplatform.gate.balance import NOT_ACCEPTING, ConnectionCounts
+    from eventplatform.gate.uvicorn_patches.balance import NOT_ACCEPTING, ConnectionCounts
 
     counts = ConnectionCounts(workers)
     children: dict[int, int] = {}  # pid -> worker index

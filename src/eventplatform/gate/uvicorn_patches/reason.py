@@ -19,6 +19,8 @@ from __future__ import annotations
 from contextvars import ContextVar
 from typing import Any
 
+from uvicorn.protocols.http import httptools_impl
+
 _current: ContextVar[tuple[int, bytes] | None] = ContextVar("eventplatform_reason", default=None)
 
 
@@ -45,23 +47,14 @@ _cycle_type: list[type | None] = []
 def hooked(send: Any) -> bool:
     """Whether ``send`` writes its status line through the installed table (uvicorn + httptools)."""
     if not _cycle_type:
-        try:
-            from uvicorn.protocols.http import httptools_impl
-        except ImportError:  # pragma: no cover - uvicorn is a dependency
-            _cycle_type.append(None)
-        else:
-            ok = isinstance(getattr(httptools_impl, "STATUS_LINE", None), _StatusLines)
-            _cycle_type.append(getattr(httptools_impl, "RequestResponseCycle", None) if ok else None)
+        ok = isinstance(getattr(httptools_impl, "STATUS_LINE", None), _StatusLines)
+        _cycle_type.append(getattr(httptools_impl, "RequestResponseCycle", None) if ok else None)
     cycle = _cycle_type[0]
     return cycle is not None and type(getattr(send, "__self__", None)) is cycle
 
 
 def install() -> bool:
     """Patch uvicorn's httptools status-line table; True when custom reason phrases are active."""
-    try:
-        from uvicorn.protocols.http import httptools_impl
-    except ImportError:
-        return False
     table: Any = getattr(httptools_impl, "STATUS_LINE", None)
     if isinstance(table, _StatusLines):
         return True

@@ -8,7 +8,7 @@ from typing import Any
 import click
 import orjson
 
-from eventplatform.streams.config import (
+from eventplatform.streamconfig.config import (
     StreamConfig,
     StreamConfigError,
     StreamQueryError,

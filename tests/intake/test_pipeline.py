@@ -12,11 +12,12 @@ import pytest
 
 from eventplatform.errors import Codes, EventError
 from eventplatform.examples import LINK_HOVER_STREAM, SCHEMA_BASE_DIR
-from eventplatform.gate.pipeline import Pipeline, PipelineSettings, RequestContext, iso_now
 from eventplatform.gate.responses import batch_response
+from eventplatform.intake.batch import RequestContext, iso_now
+from eventplatform.intake.pipeline import Pipeline, PipelineSettings
 from eventplatform.log.base import Message
 from eventplatform.schemas.registry import SchemaRegistry
-from eventplatform.streams.config import StreamConfig
+from eventplatform.streamconfig.config import StreamConfig
 from tests.gate.conftest import link_hover
 
 COUNTER_SCHEMA = """
@@ -180,32 +181,3 @@ def test_error_events_need_a_configured_error_stream(schemas: list[str]) -> None
     result = run(p, [counter(count="x"), link_hover()])
     assert result.status_counts() == (1, 1, 0)
     assert [m.topic for m in log.messages] == [LINK_HOVER_STREAM]  # no error event to an unknown stream
-
-
-def test_unexpected_pipeline_failure_is_500_with_reason(schemas: list[str]) -> None:
-    """Should never happen (event failures are values); if the pipeline itself breaks, EventGate's answer."""
-    import httpx
-
-    from eventplatform.gate.app import GateApp
-    from eventplatform.gate.settings import Settings
-
-    async def main() -> httpx.Response:
-        app = GateApp(
-            Settings(schema_base_uris=schemas),
-            log=MemoryLog(),
-            streams=StreamConfig.from_document({"streams": {}}),
-        )
-        await app.startup()
-
-        async def broken(*_: Any, **__: Any) -> Any:
-            raise RuntimeError("kaput")
-
-        app.pipeline.process = broken  # type: ignore[method-assign,union-attr]
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://x") as c:
-            return await c.post(
-                "/v1/events", content=orjson.dumps(link_hover()), headers={"content-type": "application/json"}
-            )
-
-    r = asyncio.run(main())
-    assert r.status_code == 500
-    assert r.json() == {"message": "Encountered an unexpected error while processing events: kaput"}

@@ -1,4 +1,5 @@
-"""``eventplatform serve``: the intake service. Options override $EVENTPLATFORM_* and the config file."""
+"""``eventplatform serve``: the intake service. Options override $EVENTPLATFORM_* and the config file; the
+command line builds the settings and hands them to :func:`eventplatform.gate.server.serve`."""
 
 from __future__ import annotations
 

@@ -13,8 +13,8 @@ import orjson
 import pytest
 from click.testing import CliRunner
 
-from eventplatform.streams.cli import streams as streams_cli
-from eventplatform.streams.config import (
+from eventplatform.streamconfig.cli import streams as streams_cli
+from eventplatform.streamconfig.config import (
     StreamConfig,
     StreamConfigError,
     StreamConfigSource,

@@ -20,88 +20,32 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import copy
 import logging
 import os
-import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any, Literal
+from datetime import datetime
+from typing import Any
 
 import orjson
-import uuid_utils
 from orjson import dumps
 from uuid_utils import uuid1
 
 from eventplatform.errors import Codes, EventError, EventFailure, EventInvalid, ValidationDetail
+from eventplatform.intake.batch import BatchResult, EventOutcome, RequestContext, json_type, new_uuid
+from eventplatform.intake.defaults import SchemaFill, get_path, is_open_object, set_default
 from eventplatform.log.base import EventLog, Message
+from eventplatform.schemas.ajv import ajv_errors
 from eventplatform.schemas.registry import CompiledSchema, SchemaRegistry
-from eventplatform.streams.config import StreamConfig, topic_for
-from eventplatform.streams.keys import message_key
+from eventplatform.streamconfig.config import StreamConfig, topic_for
+from eventplatform.streamconfig.keys import message_key
 
-Status = Literal["success", "invalid", "error"]
 KeyFields = Mapping[str, str]  # message key name -> dotted event path (stream config message_key_fields)
 logger = logging.getLogger("eventplatform.gate")
 HEADER_VALUE_MAX = 400
 _REQUEST_ID_PATH = ("meta", "request_id")  # eventgate-wikimedia truncates header-derived fields to 400 chars
 MAX_SCHEMA_URI_LENGTH = 2048
-
-
-def new_uuid() -> str:
-    """A v1 UUID as eventgate-wikimedia uses for ``meta.id`` (uuid-utils: ~0.5 µs vs 5 µs for uuid4)."""
-    return str(uuid_utils.uuid1())
-
-
-_iso_second: list[Any] = [-1, ""]  # (epoch second, "YYYY-MM-DDTHH:MM:SS") of the last call
-
-
-def iso_now(now: float | None = None) -> str:
-    """ISO 8601 UTC with milliseconds and ``Z``, like JavaScript's ``Date.toISOString()``.
-
-    The date-time part is formatted once per second (datetime formatting costs more than the rest)."""
-    t = time.time() if now is None else now
-    sec = int(t)
-    cached = _iso_second
-    if cached[0] != sec:
-        cached[1] = datetime.fromtimestamp(sec, UTC).strftime("%Y-%m-%dT%H:%M:%S")
-        cached[0] = sec
-    return f"{cached[1]}.{int((t - sec) * 1000):03d}Z"
-
-
-@dataclass(slots=True)
-class RequestContext:
-    """What the pipeline needs to know about the request that carried the events."""
-
-    request_id: str
-    received_ms: int
-    received_iso: str
-    user_agent: str | None = None
-    client_ip: str | None = None
-    headers: Mapping[str, str] = field(default_factory=dict)  # lower-case names
-    query: Mapping[str, str] = field(default_factory=dict)
-
-    @classmethod
-    def now(
-        cls,
-        *,
-        request_id: str | None = None,
-        user_agent: str | None = None,
-        client_ip: str | None = None,
-        headers: Mapping[str, str] | None = None,
-        query: Mapping[str, str] | None = None,
-    ) -> RequestContext:
-        t = time.time()
-        return cls(
-            request_id=request_id or new_uuid(),
-            received_ms=int(t * 1000),
-            received_iso=iso_now(t),
-            user_agent=user_agent,
-            client_ip=client_ip,
-            headers=headers or {},
-            query=query or {},
-        )
 
 
 @dataclass(slots=True)
@@ -131,46 +75,6 @@ class PipelineSettings:
         return self.error_stream or f"{self.service_name}.error.validation"
 
 
-@dataclass(slots=True)
-class EventOutcome:
-    """The fate of one event of the batch. ``event`` is the event as mutated by defaults."""
-
-    index: int
-    status: Status
-    event: Any
-    failure: EventFailure | None = None
-    stream: str | None = None
-    schema_uri: str | None = None
-
-
-@dataclass(slots=True)
-class BatchResult:
-    total: int
-    invalid: list[EventOutcome] = field(default_factory=list)
-    error: list[EventOutcome] = field(default_factory=list)
-    # (stream, schema_uri) -> count, per status; for metrics without walking the outcomes again
-    accepted_by: dict[tuple[str, str], int] = field(default_factory=dict)
-    # the accepted events, in order: as mutated by defaults, serialized, their index in the batch and their
-    # (stream, schema URI); parallel lists rather than an object per event (the hot path)
-    accepted_events: list[Any] = field(default_factory=list)
-    accepted_values: list[bytes] = field(default_factory=list)
-    accepted_index: list[int] = field(default_factory=list)
-    accepted_routes: list[tuple[str, str]] = field(default_factory=list)
-
-    @property
-    def success(self) -> list[EventOutcome]:
-        """The accepted events as outcomes (built on demand)."""
-        return [
-            EventOutcome(i, "success", e, None, stream, uri)
-            for i, e, (stream, uri) in zip(
-                self.accepted_index, self.accepted_events, self.accepted_routes, strict=True
-            )
-        ]
-
-    def status_counts(self) -> tuple[int, int, int]:
-        return len(self.accepted_events), len(self.invalid), len(self.error)
-
-
 class _Route:
     """A (stream, schema URI) pair that passed the stream check: where its events go."""
 
@@ -189,16 +93,15 @@ class _Plan:
     __slots__ = (
         "client_ip",
         "compiled",
-        "defaults",
         "fill",
         "fill_ctx",
         "header_fields",
-        "integer_paths",
         "is_valid",
         "legacy_dt",
         "meta_dt",
         "meta_id",
         "routes",
+        "schema_fill",
         "title",
     )
 
@@ -213,19 +116,13 @@ class _Plan:
         hf: list[tuple[str, tuple[str, ...]]] = []
         for header, dotted in header_fields.items():
             path = tuple(dotted.split("."))
-            if has(path) or (len(path) > 1 and _is_open_object(compiled.schema, path[:-1])):
+            if has(path) or (len(path) > 1 and is_open_object(compiled.schema, path[:-1])):
                 hf.append((header, path))
         self.header_fields = tuple(hf)
-        defaults: list[tuple[tuple[str, ...], Any]] = []
-        integers: list[tuple[str, ...]] = []
-        _walk_schema(compiled.schema, (), defaults, integers, 0)
-        self.defaults = tuple(defaults)
-        self.integer_paths = tuple(integers)
-        # the validator of the hot path (registry: AJV formats as Rust patterns); None: ``validate`` only
-        v = getattr(compiled, "fast", None) or getattr(compiled, "validator", None)
-        self.is_valid: Callable[[Any], bool] | None = (
-            getattr(v, "is_valid", None) if hasattr(compiled, "describe") else None
-        )
+        fill = SchemaFill(compiled.schema)
+        self.schema_fill = fill if fill.defaults or fill.integer_paths else None  # None: nothing to do
+        # the validator of the hot path (AJV formats as Rust patterns); ``describe`` explains a refusal
+        self.is_valid: Callable[[Any], bool] = (compiled.fast or compiled.validator).is_valid
         self.routes: dict[str, _Route] = {}  # stream -> route, for the current stream config
         # header-derived fields of the request last seen: ((path, value, is meta.request_id), ...)
         self.fill_ctx: RequestContext | None = None
@@ -249,98 +146,9 @@ class _Plan:
         return self.fill
 
 
-def _is_open_object(schema: Mapping[str, Any], path: Sequence[str]) -> bool:
-    node: Any = schema
-    for part in path:
-        if not isinstance(node, Mapping):
-            return False
-        props = node.get("properties")
-        if not isinstance(props, Mapping) or part not in props:
-            return False
-        node = props[part]
-    return isinstance(node, Mapping) and node.get("type") == "object"
-
-
-def _walk_schema(
-    node: Any,
-    path: tuple[str, ...],
-    defaults: list[tuple[tuple[str, ...], Any]],
-    integers: list[tuple[str, ...]],
-    depth: int,
-) -> None:
-    """Collect ``default`` values and integer-typed fields reachable through ``properties``."""
-    if not isinstance(node, Mapping) or depth > 32:
-        return
-    props = node.get("properties")
-    if not isinstance(props, Mapping):
-        return
-    for name, sub in props.items():
-        if not isinstance(sub, Mapping):
-            continue
-        p = (*path, str(name))
-        if "default" in sub:
-            defaults.append((p, sub["default"]))
-        t = sub.get("type")
-        if t == "integer" or (isinstance(t, list) and "integer" in t):
-            integers.append(p)
-        _walk_schema(sub, p, defaults, integers, depth + 1)
-
-
-def _get_path(event: Any, path: Sequence[str]) -> Any:
-    node = event
-    for part in path:
-        if not isinstance(node, dict):
-            return None
-        node = node.get(part)
-    return node
-
-
-def _set_default(event: dict[str, Any], path: Sequence[str], value: Any, create: bool) -> None:
-    """Set ``path`` to ``value`` if absent. With ``create``, missing parent objects are created."""
-    node = event
-    for part in path[:-1]:
-        nxt = node.get(part)
-        if nxt is None:
-            if not create:
-                return
-            nxt = node[part] = {}
-        elif not isinstance(nxt, dict):
-            return
-        node = nxt
-    if path[-1] not in node:
-        node[path[-1]] = value
-
-
-def _normalize_integer(event: dict[str, Any], path: Sequence[str]) -> None:
-    node: Any = event
-    for part in path[:-1]:
-        node = node.get(part) if isinstance(node, dict) else None
-        if node is None:
-            return
-    if isinstance(node, dict):
-        v = node.get(path[-1])
-        if type(v) is float and v.is_integer() and abs(v) < 2**63:
-            node[path[-1]] = int(v)
-
-
 def _errors_text(details: Sequence[ValidationDetail]) -> str:
     """AJV's ``errorsText`` (``'<dataPath>' <message>, …``), the message of a validation failure."""
-    try:
-        from eventplatform.schemas.ajv import ajv_errors
-    except ImportError:  # pragma: no cover - the schema part is built concurrently
-        return ", ".join(f"'{_data_path(d.instance_path)}' {d.message}" for d in details)
     return ajv_errors(details)[1]
-
-
-def _data_path(pointer: str) -> str:
-    """JSON pointer -> AJV v6 ``dataPath`` (``/meta/stream`` -> ``.meta.stream``)."""
-    if not pointer:
-        return ""
-    out = []
-    for part in pointer.lstrip("/").split("/"):
-        part = part.replace("~1", "/").replace("~0", "~")
-        out.append(f"[{part}]" if part.isdigit() else f".{part}")
-    return "".join(out)
 
 
 def _timestamp_ms(dt: Any) -> int | None:
@@ -445,12 +253,19 @@ class Pipeline:
                     self._plans[uri] = plan
         return plan
 
+    def knows_schema(self, uri: str) -> bool:
+        """Whether events of schema ``uri`` went through this pipeline (for metrics labels)."""
+        return uri in self._plans
+
     # -- the pipeline --------------------------------------------------------------------------------
 
     async def process(
         self, events: Sequence[Any], ctx: RequestContext, *, hasty: bool = False
     ) -> BatchResult:
-        """Run every event of the batch; produce the valid ones (one ``log.produce``) and error events."""
+        """Run every event of the batch; produce the valid ones (one ``log.produce``) and error events.
+
+        Hot function (see docs/architecture.md): the accepted events are gathered as columns (topic, value,
+        key, timestamp), not one object each, and the per-schema plan is looked up without a call."""
         result = BatchResult(total=len(events))
         self._current_streams()
         # the accepted events as columns (topic, value, key, timestamp) and their routes
@@ -478,8 +293,8 @@ class Pipeline:
             except EventFailure as failure:
                 outcome = EventOutcome(index, failure.kind, event, failure)
                 if isinstance(event, dict):
-                    outcome.schema_uri = _str_or_none(_get_path(event, self._schema_path))
-                    outcome.stream = _str_or_none(_get_path(event, self._stream_path))
+                    outcome.schema_uri = _str_or_none(get_path(event, self._schema_path))
+                    outcome.stream = _str_or_none(get_path(event, self._stream_path))
                 if failure.kind == "invalid":
                     result.invalid.append(outcome)
                     err = await self._error_event(outcome, ctx)
@@ -583,11 +398,11 @@ class Pipeline:
         s = self.settings
         # $schema
         uri = (
-            event.get("$schema") if self._schema_path == ("$schema",) else _get_path(event, self._schema_path)
+            event.get("$schema") if self._schema_path == ("$schema",) else get_path(event, self._schema_path)
         )
         if uri is None and s.schema_uri_query_param and s.schema_uri_query_param in ctx.query:
             uri = ctx.query[s.schema_uri_query_param]
-            _set_default(event, self._schema_path, uri, True)
+            set_default(event, self._schema_path, uri, True)
         if uri is None:
             raise EventInvalid(
                 Codes.SCHEMA_URI_MISSING,
@@ -622,17 +437,18 @@ class Pipeline:
     ) -> tuple[_Route, bytes, bytes | None, int | None]:
         """Stream check, default fields, validation and serialization: synchronous, no I/O.
 
-        Returns (route, serialized event, message key, timestamp)."""
+        Returns (route, serialized event, message key, timestamp). Hot function: everything that can be
+        known per schema, stream or request is precomputed in the plan, its routes and its fills."""
         meta = event.get("meta")
         if self._stream_path == ("meta", "stream"):
             stream = meta.get("stream") if type(meta) is dict else None
         else:
-            stream = _get_path(event, self._stream_path)
+            stream = get_path(event, self._stream_path)
         if stream is None:
             s = self.settings
             if s.stream_query_param and s.stream_query_param in ctx.query:
                 stream = ctx.query[s.stream_query_param]
-                _set_default(event, self._stream_path, stream, True)
+                set_default(event, self._stream_path, stream, True)
                 meta = event.get("meta")
         if type(stream) is not str or not stream:
             raise EventInvalid(
@@ -664,29 +480,20 @@ class Pipeline:
                 elif len(path) == 3 and event.get(path[0]) is None:
                     event[path[0]] = {path[1]: {path[2]: value}}  # the usual case: no "http" yet
                 else:
-                    _set_default(event, path, value, True)
+                    set_default(event, path, value, True)
         if plan.client_ip and ctx.client_ip:
             http = event.get("http")
             if http is None:
                 event["http"] = {"client_ip": ctx.client_ip[:HEADER_VALUE_MAX]}
             elif type(http) is dict and "client_ip" not in http:
                 http["client_ip"] = ctx.client_ip[:HEADER_VALUE_MAX]
-        for path, value in plan.defaults:
-            _set_default(
-                event, path, copy.deepcopy(value) if isinstance(value, dict | list) else value, False
-            )
-        for path in plan.integer_paths:
-            _normalize_integer(event, path)
+        if plan.schema_fill is not None:
+            plan.schema_fill.apply(event)
         # validation: the registry's pattern-based validator decides; the exact one explains a refusal
-        is_valid = plan.is_valid
-        if is_valid is None:
-            details = plan.compiled.validate(event)
-        elif is_valid(event):
-            details = ()
-        else:
+        if not plan.is_valid(event):
             details = plan.compiled.describe(event)
-        if details:
-            raise EventInvalid(Codes.VALIDATION_FAILED, _errors_text(details), tuple(details))
+            if details:  # the exact validator has the last word
+                raise EventInvalid(Codes.VALIDATION_FAILED, _errors_text(details), tuple(details))
         key_fields = route.key_fields
         return (
             route,
@@ -777,21 +584,6 @@ class Pipeline:
         return Message(
             topic_for(stream, self.settings.datacenter), orjson.dumps(error_event), None, ctx.received_ms
         )
-
-
-def json_type(value: Any) -> str:
-    """The JSON type name of a parsed value, for messages (``integer`` apart from ``number``)."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int | float):
-        return "integer" if isinstance(value, int) else "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    return "object" if isinstance(value, dict) else type(value).__name__
 
 
 def _short(value: str, limit: int = 200) -> str:

@@ -1,0 +1,1 @@
+"""Intake core: validation pipeline and the builder that wires it from settings (no HTTP here)."""
