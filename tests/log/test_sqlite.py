@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from eventplatform.errors import EventError
-from eventplatform.log.base import EventLog, Message, Record, Start, open_log
+from eventplatform.log import Batch, EventLog, Message, Record, Start, open_log
 from eventplatform.log.sqlite import SQLiteLog
 
 
@@ -40,8 +40,11 @@ def test_produce_consume_offsets_watermarks(tmp_path: Path) -> None:
     async def main() -> None:
         log = open_log(f"sqlite://{tmp_path}/log")
         assert isinstance(log, SQLiteLog) and isinstance(log, EventLog)
-        assert await log.produce(msgs("a", 3, ts=1000)) == [None, None, None]
-        assert await log.produce(msgs("b", 2, ts=2000) + msgs("a", 2, ts=3000, prefix="x")) == [None] * 4
+        assert await log.produce(Batch.of(msgs("a", 3, ts=1000))) == [None, None, None]
+        assert (
+            await log.produce(Batch.of(msgs("b", 2, ts=2000) + msgs("a", 2, ts=3000, prefix="x")))
+            == [None] * 4
+        )
         assert log.partition == 0
         recs = await collect(log, ["a"], Start.beginning())
         assert [(r.offset, r.value, r.key, r.timestamp_ms) for r in recs] == [
@@ -64,7 +67,7 @@ def test_produce_consume_offsets_watermarks(tmp_path: Path) -> None:
         ]
         # produce() without a timestamp stamps "now"
         before = int(time.time() * 1000)
-        await log.produce([Message("c", b"{}")])
+        await log.produce(Batch.of([Message("c", b"{}")]))
         (rec,) = await collect(log, ["c"], Start.beginning())
         assert before <= rec.timestamp_ms <= int(time.time() * 1000)
         await log.close()
@@ -77,7 +80,7 @@ def test_url_spellings_name_the_same_directory(tmp_path: Path) -> None:
 
     async def main() -> None:
         writer = open_log(f"sqlite://{tmp_path}/log")
-        await writer.produce(msgs("t", 2))
+        await writer.produce(Batch.of(msgs("t", 2)))
         await writer.close()
         os.chdir(tmp_path)
         for url in (
@@ -103,7 +106,7 @@ def test_consume_from_timestamp_and_offsets(tmp_path: Path) -> None:
         # timestamps are not monotonic (meta.dt comes from producers)
         stamps = [100, 300, 200, 400, 250, 500]
         for ts in stamps:
-            await log.produce([Message("t", str(ts).encode(), timestamp_ms=ts)])
+            await log.produce(Batch.of([Message("t", str(ts).encode(), timestamp_ms=ts)]))
 
         async def offsets(start: Start) -> list[int]:
             return [r.offset for r in await collect(log, ["t"], start)]
@@ -123,7 +126,7 @@ def test_consume_from_timestamp_and_offsets(tmp_path: Path) -> None:
         assert await offsets(Start.at_time(0)) == [1, 2, 3, 4, 5]
         assert await log.delete_before("t", 10_000) == 5
         assert await log.watermarks("t") == {0: (6, 6)}
-        await log.produce([Message("t", b"again", timestamp_ms=600)])
+        await log.produce(Batch.of([Message("t", b"again", timestamp_ms=600)]))
         assert await offsets(Start.beginning()) == [6]
         assert await offsets(Start.at_time(550)) == [6]
         await log.close()
@@ -134,13 +137,15 @@ def test_consume_from_timestamp_and_offsets(tmp_path: Path) -> None:
 def test_retention_from_another_process_view(tmp_path: Path) -> None:
     async def main() -> None:
         w0, w1 = SQLiteLog(tmp_path), SQLiteLog(tmp_path)
-        await w0.produce(msgs("r", 4, ts=100) + msgs("r", 2, ts=900, prefix="late"))
-        await w1.produce(msgs("r", 3, ts=100))
+        await w0.produce(Batch.of(msgs("r", 4, ts=100) + msgs("r", 2, ts=900, prefix="late")))
+        await w1.produce(Batch.of(msgs("r", 3, ts=100)))
         janitor = SQLiteLog(tmp_path)  # claims nothing, purges every partition
         assert await janitor.delete_before("r", 500) == 7
         assert janitor.partition is None
         assert await janitor.watermarks("r") == {0: (4, 6), 1: (3, 3)}
-        await w0.produce(msgs("r", 1, ts=1000, prefix="after"))  # the writer carries on, offsets too
+        await w0.produce(
+            Batch.of(msgs("r", 1, ts=1000, prefix="after"))
+        )  # the writer carries on, offsets too
         assert [(r.offset, r.value) for r in await collect(janitor, ["r"], Start.beginning())] == [
             (4, b"late0"),
             (5, b"late1"),
@@ -153,10 +158,7 @@ def test_retention_from_another_process_view(tmp_path: Path) -> None:
     run(main())
 
 
-def test_time_lookup_with_sparse_checkpoints(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import eventplatform.log.sqlite as sqlite_module
-
-    monkeypatch.setattr(sqlite_module, "_INDEX_EVERY", 3)
+def test_time_lookup_with_sparse_checkpoints(tmp_path: Path) -> None:
     stamps = [5, 1, 9, 2, 7, 3, 12, 4, 8, 20, 6, 15, 30, 10, 25]
 
     def expected(t: int, low: int = 0) -> list[int]:
@@ -164,16 +166,16 @@ def test_time_lookup_with_sparse_checkpoints(tmp_path: Path, monkeypatch: pytest
         return [] if first is None else list(range(max(first, low), len(stamps)))
 
     async def main() -> None:
-        log = SQLiteLog(tmp_path)
+        log = SQLiteLog(tmp_path, index_every=3)
         for i in range(0, len(stamps), 2):  # commits of 2 records: checkpoints land inside the data
-            await log.produce([Message("s", b"x", timestamp_ms=ts) for ts in stamps[i : i + 2]])
+            await log.produce(Batch.of([Message("s", b"x", timestamp_ms=ts) for ts in stamps[i : i + 2]]))
         for t in [0, 1, 3, 6, 8, 9, 10, 13, 16, 21, 26, 30, 31]:
             got = [r.offset for r in await collect(log, ["s"], Start.at_time(t))]
             assert got == expected(t), t
         await log.close()
         # after a restart (running maximum rebuilt) and a retention cut the answers stay right
-        log = SQLiteLog(tmp_path)
-        await log.produce([Message("s", b"y", timestamp_ms=11)])
+        log = SQLiteLog(tmp_path, index_every=3)
+        await log.produce(Batch.of([Message("s", b"y", timestamp_ms=11)]))
         stamps.append(11)
         assert await log.delete_before("s", 9) == 2  # offsets 0 and 1 (5, 1) precede the first ts >= 9
         for t in [0, 9, 11, 13, 26]:
@@ -187,10 +189,10 @@ def test_time_lookup_with_sparse_checkpoints(tmp_path: Path, monkeypatch: pytest
 def test_restart_keeps_offsets_and_partition(tmp_path: Path) -> None:
     async def main() -> None:
         log = SQLiteLog(tmp_path)
-        await log.produce(msgs("a", 3))
+        await log.produce(Batch.of(msgs("a", 3)))
         await log.close()
         log = SQLiteLog(tmp_path)
-        await log.produce(msgs("a", 2))
+        await log.produce(Batch.of(msgs("a", 2)))
         assert log.partition == 0
         assert [r.offset for r in await collect(log, ["a"], Start.beginning())] == [0, 1, 2, 3, 4]
         await log.close()
@@ -201,7 +203,7 @@ def test_restart_keeps_offsets_and_partition(tmp_path: Path) -> None:
 def test_follow_sees_new_records_and_partitions(tmp_path: Path) -> None:
     async def main() -> None:
         writer1 = SQLiteLog(tmp_path)
-        await writer1.produce(msgs("a", 2))
+        await writer1.produce(Batch.of(msgs("a", 2)))
         reader = SQLiteLog(tmp_path)
         got: list[Record] = []
 
@@ -213,9 +215,9 @@ def test_follow_sees_new_records_and_partitions(tmp_path: Path) -> None:
 
         task = asyncio.create_task(follow())
         await asyncio.sleep(0.1)
-        await writer1.produce(msgs("a", 1, prefix="new"))
+        await writer1.produce(Batch.of(msgs("a", 1, prefix="new")))
         writer2 = SQLiteLog(tmp_path)  # a second writer in this process: partition 1
-        await writer2.produce(msgs("a", 2, prefix="p1-"))
+        await writer2.produce(Batch.of(msgs("a", 2, prefix="p1-")))
         assert writer2.partition == 1
         await asyncio.wait_for(task, 20)
         assert sorted((r.partition, r.offset, r.value) for r in got) == [
@@ -234,13 +236,13 @@ def test_follow_sees_new_records_and_partitions(tmp_path: Path) -> None:
 def test_follow_discovers_partitions_under_steady_traffic(tmp_path: Path) -> None:
     async def main() -> None:
         busy = SQLiteLog(tmp_path, synchronous="normal")
-        await busy.produce(msgs("a", 1))
+        await busy.produce(Batch.of(msgs("a", 1)))
         reader = SQLiteLog(tmp_path)
         stop = asyncio.Event()
 
         async def steady() -> None:
             while not stop.is_set():
-                await busy.produce(msgs("a", 20))
+                await busy.produce(Batch.of(msgs("a", 20)))
                 await asyncio.sleep(0)
 
         async def until_partition_1() -> Record:
@@ -253,7 +255,7 @@ def test_follow_discovers_partitions_under_steady_traffic(tmp_path: Path) -> Non
         waiter = asyncio.create_task(until_partition_1())
         await asyncio.sleep(0.2)
         other = SQLiteLog(tmp_path, synchronous="normal")
-        await other.produce([Message("a", b"from-1")])
+        await other.produce(Batch.of([Message("a", b"from-1")]))
         rec = await asyncio.wait_for(waiter, 20)
         assert (rec.partition, rec.offset, rec.value) == (1, 0, b"from-1")
         stop.set()
@@ -267,11 +269,13 @@ def test_follow_discovers_partitions_under_steady_traffic(tmp_path: Path) -> Non
 def test_hasty_flush_and_group_commit(tmp_path: Path) -> None:
     async def main() -> None:
         log = SQLiteLog(tmp_path, synchronous="normal")
-        assert await log.produce(msgs("h", 10), hasty=True) == [None] * 10
+        assert await log.produce(Batch.of(msgs("h", 10)), hasty=True) == [None] * 10
         await log.flush()
         assert (await log.watermarks("h"))[0] == (0, 10)
         # many concurrent produce calls: every one acknowledged, offsets dense and unique
-        outs = await asyncio.gather(*(log.produce(msgs("g", 5, prefix=f"{i}-")) for i in range(200)))
+        outs = await asyncio.gather(
+            *(log.produce(Batch.of(msgs("g", 5, prefix=f"{i}-"))) for i in range(200))
+        )
         assert all(o == [None] * 5 for o in outs)
         recs = await collect(log, ["g"], Start.beginning())
         assert [r.offset for r in recs] == list(range(1000))
@@ -280,7 +284,7 @@ def test_hasty_flush_and_group_commit(tmp_path: Path) -> None:
         assert "empty" in await log.list_topics()
         assert await log.watermarks("empty") == {0: (0, 0)}
         await log.close()
-        assert (await log.produce(msgs("h", 1)))[0].code == "log_unavailable"  # type: ignore[union-attr]
+        assert (await log.produce(Batch.of(msgs("h", 1))))[0].code == "log_unavailable"  # type: ignore[union-attr]
 
     run(main())
 
@@ -292,7 +296,7 @@ def test_explicit_partition_held(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
         a = SQLiteLog.from_url(f"sqlite://{tmp_path}?partition=3&synchronous=normal")
         assert a.claim() == 3
         b = SQLiteLog(tmp_path, partition=3)
-        out = await b.produce(msgs("a", 2))
+        out = await b.produce(Batch.of(msgs("a", 2)))
         assert all(isinstance(o, EventError) and o.code == "log_unavailable" for o in out)
         assert "held by another process" in str(out[0])
         await a.close()
@@ -311,7 +315,7 @@ def test_explicit_partition_held(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 PRODUCER = textwrap.dedent(
     """
     import asyncio, sys
-    from eventplatform.log.base import Message
+    from eventplatform.log import Batch, Message
     from eventplatform.log.sqlite import SQLiteLog
 
     async def main(directory, name, batches, sync):
@@ -322,7 +326,7 @@ PRODUCER = textwrap.dedent(
             sys.stdin.readline()
         for b in range(batches):
             batch = [Message("dur", f"{name}-{b}-{i}".encode()) for i in range(50)]
-            out = await log.produce(batch)
+            out = await log.produce(Batch.of(batch))
             assert out == [None] * 50, out
             sys.stdout.write(f"{b}\\n")
             sys.stdout.flush()
@@ -427,7 +431,7 @@ def test_delivery_timeout_and_columns(tmp_path: Path) -> None:
 
         tick_task = asyncio.create_task(ticker())
         t0 = time.monotonic()
-        out = await log.produce(msgs("a", 2))
+        out = await log.produce(Batch.of(msgs("a", 2)))
         assert [type(o) for o in out] == [EventError, EventError] and time.monotonic() - t0 < 1.4
         assert out[0].code == "delivery_timeout"  # type: ignore[union-attr]
         assert ticks >= 5  # the loop kept running while the write lock was taken
@@ -435,7 +439,7 @@ def test_delivery_timeout_and_columns(tmp_path: Path) -> None:
         blocker.execute("ROLLBACK")
         blocker.close()
         await log.flush(10)  # the timed-out call is committed once the lock is free
-        out = await log.produce_columns(["a", "b", "a"], [b"x", b"y", b"z"], [None, b"k", None], [5, None, 7])
+        out = await log.produce(Batch(["a", "b", "a"], [b"x", b"y", b"z"], [None, b"k", None], [5, None, 7]))
         assert out == [None, None, None]
         got = await collect(log, ["a", "b"], Start.beginning())
         assert [(r.topic, r.offset, r.value) for r in got] == [
@@ -450,9 +454,9 @@ def test_delivery_timeout_and_columns(tmp_path: Path) -> None:
         assert got[-1].key == b"k"
         # the watchdog (every min(1 s, timeout)) is gone once nothing is pending
         deadline = time.monotonic() + 5
-        while log._watches and time.monotonic() < deadline:
+        while log.describe()["watchdogs"] and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
-        assert not log._watches
+        assert log.describe()["watchdogs"] == 0
         await log.close()
 
     run(main())
@@ -465,14 +469,16 @@ def test_concurrent_calls_share_commits_and_fsyncs(tmp_path: Path) -> None:
     async def main() -> None:
         log = SQLiteLog(tmp_path)
         log.claim()
-        outs = await asyncio.gather(*(log.produce(msgs("g", 3, prefix=f"g{i}-")) for i in range(200)))
+        outs = await asyncio.gather(
+            *(log.produce(Batch.of(msgs("g", 3, prefix=f"g{i}-"))) for i in range(200))
+        )
         assert all(o == [None] * 3 for o in outs)
         assert log.counters["commits"] == 1 and log.counters["fsyncs"] == 1, log.counters
 
         # 8 producers, 50 calls each: never one commit or fsync per call
         async def producer(n: int) -> None:
             for b in range(50):
-                assert await log.produce([Message("w", f"{n}-{b}".encode())]) == [None]
+                assert await log.produce(Batch.of([Message("w", f"{n}-{b}".encode())])) == [None]
 
         await asyncio.gather(*(producer(n) for n in range(8)))
         counters = log.counters
@@ -483,7 +489,7 @@ def test_concurrent_calls_share_commits_and_fsyncs(tmp_path: Path) -> None:
         async def spread(n: int) -> None:
             rng = random.Random(n)
             for b in range(40):
-                assert await log.produce([Message("s", f"s{n}-{b}".encode())]) == [None]
+                assert await log.produce(Batch.of([Message("s", f"s{n}-{b}".encode())])) == [None]
                 await asyncio.sleep(rng.uniform(0, 0.002))
 
         before = log.counters
@@ -505,7 +511,9 @@ def test_produce_from_two_event_loops(tmp_path: Path) -> None:
     """One log used from two event loops on two threads at once (and from asyncio.to_thread)."""
 
     async def produce_many(log: SQLiteLog, name: str) -> list[list[Exception | None]]:
-        return await asyncio.gather(*(log.produce(msgs("x", 4, prefix=f"{name}{i}-")) for i in range(150)))
+        return await asyncio.gather(
+            *(log.produce(Batch.of(msgs("x", 4, prefix=f"{name}{i}-"))) for i in range(150))
+        )
 
     async def main() -> None:
         log = SQLiteLog(tmp_path)
@@ -516,7 +524,7 @@ def test_produce_from_two_event_loops(tmp_path: Path) -> None:
 
         mine, theirs = await asyncio.gather(produce_many(log, "m"), asyncio.to_thread(other_loop))
         assert all(o == [None] * 4 for o in mine + theirs)
-        await log.produce(msgs("x", 1, prefix="last"), hasty=True)
+        await log.produce(Batch.of(msgs("x", 1, prefix="last")), hasty=True)
         await log.flush(10)
         recs = await collect(log, ["x"], Start.beginning())
         assert [r.offset for r in recs] == list(range(1201))
@@ -526,19 +534,16 @@ def test_produce_from_two_event_loops(tmp_path: Path) -> None:
     run(main())
 
 
-def test_wal_is_checkpointed_under_sustained_writes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_wal_is_checkpointed_under_sustained_writes(tmp_path: Path) -> None:
     """With the automatic checkpoint off, the checkpointer thread keeps the WAL bounded while writes go on,
     and close() leaves a database that holds everything without its WAL."""
-    import eventplatform.log.sqlite as sqlite_module
-
-    monkeypatch.setattr(sqlite_module, "_CHECKPOINT_PAGES", 100)
 
     async def main() -> None:
-        log = SQLiteLog(tmp_path, synchronous="normal")
+        log = SQLiteLog(tmp_path, synchronous="normal", checkpoint_pages=100)
         wal = tmp_path / f"partition-{log.claim()}.db-wal"
         biggest = 0
         for i in range(2000):  # one commit each: a 16 KiB WAL frame at least, 32 MB without checkpoints
-            await log.produce([Message("c", f"{i}".encode())])
+            await log.produce(Batch.of([Message("c", f"{i}".encode())]))
             if i % 50 == 0:
                 biggest = max(biggest, wal.stat().st_size)
         assert log.counters["checkpoints"] >= 5, log.counters
@@ -559,28 +564,30 @@ def test_fsync_failure_fails_the_waiting_calls(tmp_path: Path) -> None:
     """A failed fsync fails every call waiting on it with LOG_UNAVAILABLE, and the partition takes no
     more writes (a later fsync could not vouch for them); re-opening the log recovers."""
 
-    async def main() -> None:
-        log = SQLiteLog(tmp_path)
-        log.claim()
-        assert await log.produce(msgs("f", 2)) == [None, None]
-        writer = log._writer
-        assert writer is not None
+    broken = False
 
-        def broken(fd: int) -> None:
+    def fsync(fd: int) -> None:
+        if broken:
             raise OSError(5, "Input/output error")
+        os.fdatasync(fd)
 
-        writer.syncer.fsync = broken
-        outs = await asyncio.gather(*(log.produce(msgs("f", 2)) for _ in range(5)))
+    async def main() -> None:
+        nonlocal broken
+        log = SQLiteLog(tmp_path, fsync=fsync)
+        log.claim()
+        assert await log.produce(Batch.of(msgs("f", 2))) == [None, None]
+        broken = True
+        outs = await asyncio.gather(*(log.produce(Batch.of(msgs("f", 2))) for _ in range(5)))
         for out in outs:
             assert all(isinstance(o, EventError) and o.code == "log_unavailable" for o in out), out
             assert "fsync failed" in str(out[0])
-        later = await log.produce(msgs("f", 1))
+        later = await log.produce(Batch.of(msgs("f", 1)))
         assert isinstance(later[0], EventError) and later[0].code == "log_unavailable"
         with pytest.raises(EventError):
             await log.flush(5)
         await log.close()
         again = SQLiteLog(tmp_path)
-        assert await again.produce(msgs("f", 1, prefix="ok")) == [None]
+        assert await again.produce(Batch.of(msgs("f", 1, prefix="ok"))) == [None]
         await again.close()
 
     run(main())
@@ -594,7 +601,7 @@ def test_hasty_then_flush_is_durable(tmp_path: Path) -> None:
         log = SQLiteLog(tmp_path)
         log.claim()
         for i in range(20):
-            assert await log.produce(msgs("h", 5, prefix=f"{i}-"), hasty=True) == [None] * 5
+            assert await log.produce(Batch.of(msgs("h", 5, prefix=f"{i}-")), hasty=True) == [None] * 5
         assert log.counters["fsyncs"] == 0  # nobody waited for durability yet
         await log.flush(10)
         assert log.counters["fsyncs"] == 1
@@ -613,16 +620,16 @@ def test_commit_error_fails_exactly_that_transaction(tmp_path: Path) -> None:
     async def main() -> None:
         log = SQLiteLog(tmp_path)
         log.claim()
-        assert await log.produce(msgs("e", 2)) == [None, None]
+        assert await log.produce(Batch.of(msgs("e", 2))) == [None, None]
         # one loop iteration, one transaction: the NULL value (NOT NULL column) fails both calls in it
         bad, also = await asyncio.gather(
-            log.produce_columns(["e"], [None], [None], [1]),  # type: ignore[list-item]
-            log.produce(msgs("e", 1, prefix="same-tx")),
+            log.produce(Batch(["e"], [None], [None], [1])),  # type: ignore[list-item]
+            log.produce(Batch.of(msgs("e", 1, prefix="same-tx"))),
         )
         for out in (bad, also):
             assert isinstance(out[0], EventError) and out[0].code == "log_unavailable", out
             assert "write failed" in str(out[0])
-        assert await log.produce(msgs("e", 1, prefix="next")) == [None]
+        assert await log.produce(Batch.of(msgs("e", 1, prefix="next"))) == [None]
         recs = await collect(log, ["e"], Start.beginning())
         assert [(r.offset, r.value) for r in recs] == [(0, b"e0"), (1, b"e1"), (2, b"next0")]
         await log.close()

@@ -9,7 +9,7 @@ import click
 
 if TYPE_CHECKING:
     from eventplatform.gate.settings import Settings
-    from eventplatform.log.base import EventLog
+    from eventplatform.log import EventLog
     from eventplatform.streams.config import StreamConfig
 
 
@@ -33,7 +33,7 @@ def load_settings_and_streams(
 
 
 def open_event_log(url: str) -> EventLog:
-    from eventplatform.log.base import open_log
+    from eventplatform.log import open_log
 
     try:
         return open_log(url)

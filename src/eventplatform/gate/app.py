@@ -42,7 +42,7 @@ from eventplatform.gate.pipeline import (
 )
 from eventplatform.gate.reason import hooked, set_reason
 from eventplatform.gate.settings import Settings
-from eventplatform.log.base import EventLog, open_log
+from eventplatform.log import EventLog, open_log
 from eventplatform.schemas.registry import SchemaRegistry
 from eventplatform.streams.config import (
     StreamConfig,
@@ -200,9 +200,7 @@ class GateApp:
             await self.stream_source.start()
         if self.log is None:
             self.log = open_log_for_worker(s.log, self.worker_index)
-            claim = getattr(self.log, "claim", None)
-            if claim is not None:  # fail at startup, not at the first request
-                await asyncio.to_thread(claim)
+            await asyncio.to_thread(self.log.claim)  # fail at startup, not at the first request
             if self.worker_index == 0:
                 await self._create_topics()
         if s.output:

@@ -36,7 +36,7 @@ from orjson import dumps
 from uuid_utils import uuid1
 
 from eventplatform.errors import Codes, EventError, EventFailure, EventInvalid, ValidationDetail
-from eventplatform.log.base import EventLog, Message
+from eventplatform.log import Batch, EventLog, Message
 from eventplatform.schemas.registry import CompiledSchema, SchemaRegistry
 from eventplatform.streams.config import StreamConfig, topic_for
 from eventplatform.streams.keys import message_key
@@ -517,7 +517,7 @@ class Pipeline:
 
     async def _produce_error_events(self, error_events: list[Message], hasty: bool) -> None:
         with contextlib.suppress(Exception):  # error events are best effort, as in the reference
-            await self.log.produce(error_events, hasty=hasty)
+            await self.log.produce(Batch.of(error_events), hasty=hasty)
 
     async def _produce(
         self,
@@ -529,16 +529,10 @@ class Pipeline:
         result: BatchResult,
         hasty: bool,
     ) -> None:
-        """One produce call for the whole batch. A log with ``produce_columns`` (the SQLite log) takes the
-        columns as they are; any other gets one :class:`Message` per event."""
+        """One produce call for the whole batch: the columns go to the log as they are."""
         n = len(values)
         try:
-            produce_columns = getattr(self.log, "produce_columns", None)
-            if produce_columns is not None:
-                delivery = await produce_columns(topics, values, keys, stamps, hasty=hasty)
-            else:
-                messages = list(map(Message, topics, values, keys, stamps))
-                delivery = await self.log.produce(messages, hasty=hasty)
+            delivery = await self.log.produce(Batch(topics, values, keys, stamps), hasty=hasty)
         except EventFailure as failure:
             delivery = [failure] * n
         except Exception as exc:
