@@ -39,7 +39,7 @@ class KafkaSettings:
     bootstrap_servers: str
     delivery_timeout: float = 10.0  # seconds until an unacknowledged message fails (message.timeout.ms)
     request_timeout: float = 10.0  # metadata, watermarks, topic creation
-    # fewer, larger produce requests: less CPU in librdkafka and the broker (+25 % events/s at batch 100),
+    # fewer, larger produce requests: less CPU in librdkafka and the broker (docs/benchmarks.md, linger_ms),
     # for up to 5 ms more per request (librdkafka's own default; 1 ms suits single events from few clients)
     linger_ms: float = 5.0
     client_id: str = "eventplatform"
