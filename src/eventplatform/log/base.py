@@ -179,7 +179,7 @@ class EventLog(Protocol):
         ...
 
     def describe(self) -> Mapping[str, Any]:
-        """The backend's state for ``/_info``, logs and tests; ``backend`` names it."""
+        """The backend's state, for diagnostics and tests; ``backend`` names it."""
         ...
 
     @property

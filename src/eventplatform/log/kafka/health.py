@@ -25,7 +25,7 @@ from eventplatform.log.kafka.failures import BROKERS_REACHABLE
 class Health:
     """Whether one librdkafka client (a producer, or a reader's consumer) still knows a broker, from its
     statistics (one small JSON document every ``health_interval`` seconds, nothing per message). Two
-    reports in a row without a broker: the client is lost for good (see ``KafkaLog._on_stats``) and is
+    reports in a row without a broker: the client is lost for good (see ``Clients._on_stats``) and is
     replaced."""
 
     __slots__ = ("brokerless", "lost", "states")

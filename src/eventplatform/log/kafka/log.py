@@ -115,7 +115,7 @@ class KafkaLog(Producing, Consuming, Admin, Clients, Failures):
         }
 
     def describe(self) -> Mapping[str, Any]:
-        """For ``/_info``, logs and tests: ``guaranteed_queued`` is how many messages the guaranteed producer
+        """For diagnostics and tests: ``guaranteed_queued`` is how many messages the guaranteed producer
         holds (queued or in flight), ``readers`` how many ``consume`` calls run now."""
         guaranteed = self._guaranteed
         return {

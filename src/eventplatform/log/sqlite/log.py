@@ -183,7 +183,7 @@ class SQLiteLog:
         return {"commits": w.commits, "fsyncs": w.syncer.fsyncs, "checkpoints": w.checkpointer.checkpoints}
 
     def describe(self) -> Mapping[str, Any]:
-        """For ``/_info``, logs and tests: ``watchdogs`` counts the event loops with produce calls still
+        """For diagnostics and tests: ``watchdogs`` counts the event loops with produce calls still
         waiting for their commit (0 once everything is answered)."""
         w = self._writer
         return {
