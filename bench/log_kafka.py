@@ -1,4 +1,4 @@
-"""CPU cost of the Kafka log alone: ``KafkaLog.produce_columns`` of intake-sized batches against a broker.
+"""CPU cost of the Kafka log alone: ``KafkaLog.produce`` of intake-sized batches against a broker.
 
     scripts/kafka.sh start --port 19092
     .venv/bin/python bench/log_kafka.py --log kafka://127.0.0.1:19092 [--batch 100] [--concurrency 16]
@@ -20,6 +20,7 @@ import uuid
 
 import orjson
 
+from eventplatform.log import Batch
 from eventplatform.log.kafka import KafkaLog
 from workload import event  # bench/ is on sys.path when this file runs
 
@@ -42,16 +43,17 @@ async def scenario(
     topics, vals = [topic] * batch, values(batch)
     keys: list[bytes | None] = [None] * batch
     stamps: list[int | None] = [1_710_529_500_456] * batch
+    columns = Batch(topics, vals, keys, stamps)
     acked = 0
     deadline = 0.0
 
     async def producer() -> None:
         nonlocal acked
         while time.perf_counter() < deadline:
-            out = await log.produce_columns(topics, vals, keys, stamps)
+            out = await log.produce(columns)
             acked += out.count(None)
 
-    await log.produce_columns(topics, vals, keys, stamps)  # connect, create the topic, warm up
+    await log.produce(columns)  # connect, create the topic, warm up
     deadline = time.perf_counter() + duration
     t0, c0 = time.perf_counter(), time.process_time()
     await asyncio.gather(*(producer() for _ in range(concurrency)))

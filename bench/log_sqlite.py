@@ -1,22 +1,22 @@
 """Throughput and CPU cost of the SQLite log: one writer (one partition), batches of small events.
 
     .venv/bin/python bench/log_sqlite.py [--events N] [--batch 100] [--concurrency 64] [--synchronous full]
-    .venv/bin/python bench/log_sqlite.py --scenarios 1x8,100x8 --repeat 3 --impl /tmp/old_sqlite.py
+    .venv/bin/python bench/log_sqlite.py --scenarios 1x8,100x8 --repeat 3 --impl /tmp/old/src
 
 Prints, per scenario (events per produce call x concurrent producers), events/s for acknowledged (durable)
 produce calls and the CPU time of the whole process (``process_time``: every thread) per produce call and
 per event, minus ``--work-us`` (CPU the bench burns on the event loop before each call, as a request's own
 parsing and validation would). ``--think-ms`` spreads arrivals over time as a server's clients do. CPU
 time is the figure to compare on a shared 2-core machine; wall-clock rates depend on the disk and on
-whoever else is running. ``--impl FILE`` loads ``SQLiteLog`` from another copy of the module
-(e.g. an older version) so that old and new can be run interleaved on the same machine state.
+whoever else is running. ``--impl SRC`` imports ``eventplatform`` from another checkout's ``src``
+directory (e.g. ``git archive`` of an older commit) so that old and new can be run interleaved on the
+same machine state.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib.util
 import random
 import sqlite3
 import sys
@@ -25,6 +25,9 @@ import time
 from typing import Any
 
 import orjson
+
+if __name__ == "__main__" and "--impl" in sys.argv:  # before eventplatform is imported
+    sys.path.insert(0, sys.argv[sys.argv.index("--impl") + 1])
 
 from eventplatform.log.base import Message, Start
 from eventplatform.log.sqlite import SQLiteLog
@@ -40,18 +43,6 @@ def small_event(i: int) -> bytes:
     )
 
 
-def load_impl(path: str | None) -> Any:
-    """The SQLiteLog class of ``path`` (a copy of the module), or the installed one."""
-    if path is None:
-        return SQLiteLog
-    spec = importlib.util.spec_from_file_location("sqlite_log_under_test", path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module.SQLiteLog
-
-
 async def run(
     cls: Any,
     events: int,
@@ -65,7 +56,12 @@ async def run(
     work_ops: int = 0,
 ) -> dict[str, float]:
     log = cls(directory, synchronous=synchronous)
-    payload = [Message("eqiad.test.event", small_event(i)) for i in range(batch)]
+    messages = [Message("eqiad.test.event", small_event(i)) for i in range(batch)]
+    payload: Any = messages
+    if not hasattr(log, "produce_columns"):  # the log protocol v2 takes a Batch (older trees: messages)
+        from eventplatform.log.base import Batch
+
+        payload = Batch.of(messages)
     log.claim()
     batches = events // batch
     todo = iter(range(batches))
@@ -166,12 +162,22 @@ def main() -> None:
         "--think-ms", type=float, default=0.0, help="each producer sleeps uniform(0, this) between calls"
     )
     ap.add_argument(
-        "--impl", default=None, help="load SQLiteLog from this file instead (old/new comparisons)"
+        "--impl", default=None, help="import eventplatform from this src directory (old/new comparisons)"
+    )
+    ap.add_argument(
+        "--writer",
+        choices=["inline", "thread"],
+        default="inline",
+        help="thread: the one-writer-thread-per-partition experiment (bench/sqlite_writer_thread.py)",
     )
     ap.add_argument("--read", action="store_true", help="also time reading everything back")
     ap.add_argument("--baseline", action="store_true", help="also time raw sqlite3 (same pragmas)")
     args = ap.parse_args()
-    cls = load_impl(args.impl)
+    cls = SQLiteLog
+    if args.writer == "thread":
+        from sqlite_writer_thread import install  # bench/ is on sys.path when this file runs
+
+        install()
     if args.scenarios:
         scenarios = [tuple(int(x) for x in s.split("x")) for s in args.scenarios.split(",")]
     else:

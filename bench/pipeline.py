@@ -11,22 +11,21 @@ from __future__ import annotations
 import argparse
 import asyncio
 import time
-from collections.abc import Sequence
 
 import orjson
 
 from eventplatform.examples import LINK_HOVER_STREAM, SCHEMA_BASE_DIR
 from eventplatform.intake.batch import RequestContext
 from eventplatform.intake.pipeline import Pipeline, PipelineSettings
-from eventplatform.log.base import Message
+from eventplatform.log import Batch
 from eventplatform.schemas.registry import SchemaRegistry
 from eventplatform.streamconfig.config import StreamConfig
 from workload import event  # bench/ is on sys.path when this file runs
 
 
 class NullLog:
-    async def produce(self, messages: Sequence[Message], *, hasty: bool = False) -> list[Exception | None]:
-        return [None] * len(messages)
+    async def produce(self, batch: Batch, *, hasty: bool = False) -> list[Exception | None]:
+        return [None] * len(batch)
 
     async def close(self) -> None:
         pass

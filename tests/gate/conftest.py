@@ -22,7 +22,7 @@ import orjson
 import pytest
 
 from eventplatform.examples import LINK_HOVER_SCHEMA_URI, LINK_HOVER_STREAM
-from eventplatform.log.base import Start, open_log
+from eventplatform.log import Start, open_log
 
 EXE = str(Path(sys.executable).with_name("eventplatform"))
 

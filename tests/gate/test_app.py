@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
 from typing import Any
 
 import httpx
 import orjson
 
 from eventplatform.gate.app import GateApp
-from eventplatform.log.base import Message
+from eventplatform.log import Batch
 from eventplatform.settings import Settings
 from eventplatform.streamconfig.config import StreamConfig
 from tests.gate.conftest import link_hover
@@ -18,11 +17,11 @@ from tests.gate.conftest import link_hover
 
 class MemoryLog:
     def __init__(self) -> None:
-        self.messages: list[Message] = []
+        self.values: list[bytes] = []
 
-    async def produce(self, messages: Sequence[Message], *, hasty: bool = False) -> list[Exception | None]:
-        self.messages.extend(messages)
-        return [None] * len(messages)
+    async def produce(self, batch: Batch, *, hasty: bool = False) -> list[Exception | None]:
+        self.values.extend(batch.values)
+        return [None] * len(batch.values)
 
     async def close(self) -> None:
         pass

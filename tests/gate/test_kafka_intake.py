@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from eventplatform.examples import LINK_HOVER_STREAM
-from eventplatform.log.base import Start, open_log
+from eventplatform.log import Start, open_log
 from tests.gate.conftest import Server, link_hover
 from tests.kafka_broker import Broker, kafka, kafka_broker, unique
 

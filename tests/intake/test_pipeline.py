@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +14,7 @@ from eventplatform.examples import LINK_HOVER_STREAM, SCHEMA_BASE_DIR
 from eventplatform.gate.responses import batch_response
 from eventplatform.intake.batch import RequestContext, iso_now
 from eventplatform.intake.pipeline import Pipeline, PipelineSettings
-from eventplatform.log.base import Message
+from eventplatform.log import Batch, Message
 from eventplatform.schemas.registry import SchemaRegistry
 from eventplatform.streamconfig.config import StreamConfig
 from tests.gate.conftest import link_hover
@@ -48,11 +47,11 @@ class MemoryLog:
         self.messages: list[Message] = []
         self.fail = fail
 
-    async def produce(self, messages: Sequence[Message], *, hasty: bool = False) -> list[Exception | None]:
+    async def produce(self, batch: Batch, *, hasty: bool = False) -> list[Exception | None]:
         if self.fail is not None:
             raise self.fail
-        self.messages.extend(messages)
-        return [None] * len(messages)
+        self.messages.extend(map(Message, batch.topics, batch.values, batch.keys, batch.timestamps))
+        return [None] * len(batch)
 
     async def close(self) -> None:
         pass
@@ -145,11 +144,9 @@ def test_one_produce_per_batch_plus_error_events(schemas: list[str]) -> None:
     calls: list[int] = []
 
     class CountingLog(MemoryLog):
-        async def produce(
-            self, messages: Sequence[Message], *, hasty: bool = False
-        ) -> list[Exception | None]:
-            calls.append(len(messages))
-            return await super().produce(messages, hasty=hasty)
+        async def produce(self, batch: Batch, *, hasty: bool = False) -> list[Exception | None]:
+            calls.append(len(batch))
+            return await super().produce(batch, hasty=hasty)
 
     log = CountingLog()
     result = run(

@@ -10,7 +10,7 @@ import click
 
 if TYPE_CHECKING:
     from eventplatform.intake.builder import Intake
-    from eventplatform.log.base import EventLog
+    from eventplatform.log import EventLog
     from eventplatform.settings import Settings
     from eventplatform.streamconfig.config import StreamConfig
 
@@ -35,7 +35,7 @@ def load_settings_and_streams(
 
 
 def open_event_log(url: str) -> EventLog:
-    from eventplatform.log.base import open_log
+    from eventplatform.log import open_log
 
     try:
         return open_log(url)

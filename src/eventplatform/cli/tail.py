@@ -23,7 +23,7 @@ from typing import IO, Any
 import click
 import orjson
 
-from eventplatform.log.base import EventLog, Record, Start
+from eventplatform.log import EventLog, Record, Start
 
 _RELATIVE = re.compile(r"^-?\s*(\d+(?:\.\d+)?)\s*(ms|s|sec|m|min|h|d|w)?$", re.IGNORECASE)
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 604800}

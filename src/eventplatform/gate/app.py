@@ -44,7 +44,7 @@ from eventplatform.gate.uvicorn_patches.reason import hooked, set_reason
 from eventplatform.intake.batch import RequestContext
 from eventplatform.intake.builder import Intake, build
 from eventplatform.intake.pipeline import Pipeline
-from eventplatform.log.base import EventLog
+from eventplatform.log import EventLog
 from eventplatform.schemas.registry import SchemaRegistry
 from eventplatform.settings import ServerSettings, Settings
 from eventplatform.streamconfig.config import StreamConfig, StreamQueryError, api_response

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from eventplatform.intake.pipeline import OutputFile, Pipeline, PipelineSettings
-from eventplatform.log.base import EventLog, open_log
+from eventplatform.log import EventLog, open_log
 from eventplatform.schemas.registry import SchemaRegistry
 from eventplatform.settings import Settings
 from eventplatform.streamconfig.config import StreamConfig, StreamConfigSource, configured_topics
@@ -110,9 +110,8 @@ async def build(
         if log is None:
             log = open_log(settings.log.url)
             owned.append("log")
-            claim_partition = getattr(log, "claim", None)
-            if claim and claim_partition is not None:
-                await asyncio.to_thread(claim_partition)
+            if claim:  # fail at startup, not at the first request
+                await asyncio.to_thread(log.claim)
     except BaseException:
         await source.stop()
         if "registry" in owned:

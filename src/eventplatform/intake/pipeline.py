@@ -11,7 +11,7 @@ cache hit on the hot path, the registry otherwise); the stream is extracted and 
 config (configured, has a ``schema_title`` equal to the schema's title); the eventgate-wikimedia default
 fields are filled in (``meta.id``, ``meta.dt``, ``meta.request_id``, user agent, ``http.client_ip``, legacy
 ``dt``) together with schema ``default``s; integers sent as ``2.0`` become ``2``; then the event is
-validated. Every valid event becomes one :class:`Message` and the whole batch is produced with ONE
+validated. The valid events become one columnar :class:`Batch` and the whole batch is produced with ONE
 ``log.produce`` call, together with an error event (stream ``<service>.error.validation``) for every
 invalid event. Failures are values from :mod:`eventplatform.errors`; nothing here raises for a bad event.
 """
@@ -35,7 +35,7 @@ from uuid_utils import uuid1
 from eventplatform.errors import Codes, EventError, EventFailure, EventInvalid, ValidationDetail
 from eventplatform.intake.batch import BatchResult, EventOutcome, RequestContext, json_type, new_uuid
 from eventplatform.intake.defaults import SchemaFill, get_path, is_open_object, set_default
-from eventplatform.log.base import EventLog, Message
+from eventplatform.log import Batch, EventLog, Message
 from eventplatform.schemas.ajv import ajv_errors
 from eventplatform.schemas.registry import CompiledSchema, SchemaRegistry
 from eventplatform.streamconfig.config import StreamConfig, topic_for
@@ -332,7 +332,7 @@ class Pipeline:
 
     async def _produce_error_events(self, error_events: list[Message], hasty: bool) -> None:
         with contextlib.suppress(Exception):  # error events are best effort, as in the reference
-            await self.log.produce(error_events, hasty=hasty)
+            await self.log.produce(Batch.of(error_events), hasty=hasty)
 
     async def _produce(
         self,
@@ -344,16 +344,10 @@ class Pipeline:
         result: BatchResult,
         hasty: bool,
     ) -> None:
-        """One produce call for the whole batch. A log with ``produce_columns`` (the SQLite log) takes the
-        columns as they are; any other gets one :class:`Message` per event."""
+        """One produce call for the whole batch: the columns go to the log as they are."""
         n = len(values)
         try:
-            produce_columns = getattr(self.log, "produce_columns", None)
-            if produce_columns is not None:
-                delivery = await produce_columns(topics, values, keys, stamps, hasty=hasty)
-            else:
-                messages = list(map(Message, topics, values, keys, stamps))
-                delivery = await self.log.produce(messages, hasty=hasty)
+            delivery = await self.log.produce(Batch(topics, values, keys, stamps), hasty=hasty)
         except EventFailure as failure:
             delivery = [failure] * n
         except Exception as exc:

@@ -1,12 +1,14 @@
 """The durable event log: an :class:`EventLog` protocol with SQLite (embedded) and Kafka backends."""
 
 from eventplatform.log.base import (
+    Batch,
     EventLog,
     Message,
+    NotSupported,
     Position,
     Record,
     Start,
-    open_log,
 )
+from eventplatform.log.open import open_log
 
-__all__ = ["EventLog", "Message", "Position", "Record", "Start", "open_log"]
+__all__ = ["Batch", "EventLog", "Message", "NotSupported", "Position", "Record", "Start", "open_log"]

@@ -1,24 +1,78 @@
-"""The EventLog protocol: what intake, tail, live streams and the lake need from a log.
+"""The EventLog protocol and its types: what intake, tail, live streams and the lake need from a log.
 
 Positions are (topic, partition, offset) everywhere, as in Kafka, so the embedded SQLite backend and the
-Kafka backend are interchangeable behind this protocol.
+Kafka backend are interchangeable behind this protocol. This module imports no backend: opening a log by
+URL is :mod:`eventplatform.log.open`.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
+
+from eventplatform.errors import Codes, EventError
+
+
+class NotSupported(EventError):
+    """A backend cannot do what was asked (documented on the method that raises it)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(Codes.LOG_UNAVAILABLE, message)
 
 
 @dataclass(frozen=True, slots=True)
 class Message:
-    """One event to produce. ``value`` is the serialized JSON of the event."""
+    """One event to produce. ``value`` is the serialized JSON of the event. A convenience: logs take a
+    :class:`Batch` (see :meth:`Batch.of`)."""
 
     topic: str
     value: bytes
     key: bytes | None = None
     timestamp_ms: int | None = None  # from meta.dt; the log fills in "now" when None
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """What one ``produce`` call appends: event ``i`` is ``(topics[i], values[i], keys[i], timestamps[i])``.
+
+    Columns rather than an object per event: the intake pipeline builds these lists anyway, and the
+    backends hand them as they are to librdkafka or to SQLite's multi-row INSERTs. The sequences must not
+    change until ``produce`` returns. A ``None`` timestamp means "now" (the log's clock or the broker's)."""
+
+    topics: Sequence[str]
+    values: Sequence[bytes]
+    keys: Sequence[bytes | None]
+    timestamps: Sequence[int | None]
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    @classmethod
+    def of(cls, messages: Sequence[Message]) -> Batch:
+        return cls(
+            [m.topic for m in messages],
+            [m.value for m in messages],
+            [m.key for m in messages],
+            [m.timestamp_ms for m in messages],
+        )
+
+    @classmethod
+    def to(
+        cls,
+        topic: str,
+        values: Sequence[bytes],
+        keys: Sequence[bytes | None] | None = None,
+        timestamps: Sequence[int | None] | None = None,
+    ) -> Batch:
+        """Every event to one topic; no keys and "now" unless given."""
+        n = len(values)
+        return cls(
+            [topic] * n,
+            values,
+            [None] * n if keys is None else keys,
+            [None] * n if timestamps is None else timestamps,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,20 +129,26 @@ class Start:
 class EventLog(Protocol):
     """A partitioned, durable, append-only log of events."""
 
-    async def produce(self, messages: Sequence[Message], *, hasty: bool = False) -> list[Exception | None]:
-        """Append ``messages``; one outcome per message, in order (None = durable).
+    async def produce(self, batch: Batch, *, hasty: bool = False) -> list[Exception | None]:
+        """Append ``batch``; one outcome per event, in order (None = durable).
 
-        Without ``hasty`` this returns only once every message is durable (fsynced / acked by the broker).
-        A failed message gets an :class:`eventplatform.errors.EventFailure` (usually an ``EventError``).
-        With ``hasty`` it returns once the messages are queued.
+        Without ``hasty`` this returns only once every event is durable (fsynced / acked by the broker).
+        A failed event gets an :class:`eventplatform.errors.EventFailure` (usually an ``EventError``);
+        nothing is raised for a bad event. With ``hasty`` it returns once the events are queued.
         """
+        ...
+
+    async def flush(self, timeout: float | None = None) -> int:
+        """Wait until everything produced so far (hasty included) is durable; returns how many events are
+        still queued (0 = all). Raises ``EventError(LOG_UNAVAILABLE)`` if the log knows they were lost."""
         ...
 
     def consume(
         self, topics: Sequence[str], start: Start, *, follow: bool = False, poll_interval: float = 0.2
     ) -> AsyncIterator[Record]:
         """Records of ``topics`` from ``start``; with ``follow`` it waits for new records forever,
-        otherwise it stops at the high-water marks seen when it began."""
+        otherwise it stops at the high-water marks seen when it began. Topics that do not exist are
+        skipped (with ``follow`` they are picked up once they appear)."""
         ...
 
     async def list_topics(self) -> list[str]: ...
@@ -101,50 +161,30 @@ class EventLog(Protocol):
         self, topics: Sequence[str], *, partitions: int | None = None, replication: int | None = None
     ) -> None:
         """Create ``topics`` where they do not exist yet; ``None`` partitions/replication mean the backend's
-        configured defaults."""
+        configured defaults. SQLite raises :class:`NotSupported` for other values (its partitions are
+        its writer processes)."""
+        ...
+
+    async def delete_before(
+        self, topic: str, timestamp_ms: int | None = None, *, offsets: Mapping[int, int] | None = None
+    ) -> int:
+        """Retention: delete the records of ``topic`` before the first record at or after ``timestamp_ms``
+        (in offset order, per partition), or before ``offsets`` (partition -> first offset to keep).
+        Offsets never restart. Returns how many records were deleted."""
+        ...
+
+    def claim(self) -> int | None:
+        """Take this process's share of writing now rather than at the first produce (fail at startup, not
+        at the first request). Blocking. SQLite: the partition claimed; Kafka: None (nothing to claim)."""
+        ...
+
+    def describe(self) -> Mapping[str, Any]:
+        """The backend's state, for diagnostics and tests; ``backend`` names it."""
+        ...
+
+    @property
+    def counters(self) -> Mapping[str, int]:
+        """Monotonic counters of this process's log work (which ones depends on the backend)."""
         ...
 
     async def close(self) -> None: ...
-
-
-class ColumnarLog:
-    """Base of the logs whose native produce call takes columns (:meth:`produce_columns`): the intake pipeline
-    builds them directly, with no :class:`Message` per event (a dataclass each costs ~1 µs on the hot path);
-    :meth:`produce` serves the Message API on top of it."""
-
-    async def produce_columns(
-        self,
-        topics: Sequence[str],
-        values: Sequence[bytes],
-        keys: Sequence[bytes | None],
-        timestamps: Sequence[int | None],
-        *,
-        hasty: bool = False,
-    ) -> list[Exception | None]:
-        """:meth:`EventLog.produce` of the messages ``(topics[i], values[i], keys[i], timestamps[i])``. The
-        sequences must not change until this returns."""
-        raise NotImplementedError
-
-    async def produce(self, messages: Sequence[Message], *, hasty: bool = False) -> list[Exception | None]:
-        if not messages:
-            return []
-        return await self.produce_columns(
-            [m.topic for m in messages],
-            [m.value for m in messages],
-            [m.key for m in messages],
-            [m.timestamp_ms for m in messages],
-            hasty=hasty,
-        )
-
-
-def open_log(url: str, **options: object) -> EventLog:
-    """Open a log from its URL: ``sqlite:///PATH`` (a directory) or ``kafka://HOST:PORT[,HOST:PORT]``."""
-    if url.startswith("sqlite://"):
-        from eventplatform.log.sqlite import SQLiteLog
-
-        return SQLiteLog.from_url(url, **options)  # type: ignore[arg-type]
-    if url.startswith("kafka://"):
-        from eventplatform.log.kafka import KafkaLog
-
-        return KafkaLog.from_url(url, **options)  # type: ignore[arg-type]
-    raise ValueError(f"unsupported log URL {url!r}: expected sqlite:///PATH or kafka://HOST:PORT")

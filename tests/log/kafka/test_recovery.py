@@ -16,7 +16,7 @@ import orjson
 import pytest
 
 from eventplatform.errors import Codes, EventError
-from eventplatform.log.base import Record, Start
+from eventplatform.log import Batch, Record, Start
 from eventplatform.log.kafka import KafkaLog
 from tests.gate.conftest import Server
 from tests.kafka_broker import (
@@ -103,7 +103,7 @@ def broker_back(kafka_broker: Broker) -> Iterator[Broker]:
 def test_kafkalog_recovers_when_the_broker_restarts_with_batches_in_flight(
     broker_back: Broker, delivery_timeout: float, ways: tuple[str, ...]
 ) -> None:
-    """Many concurrent ``produce_columns`` calls; the broker goes away right after a call was answered
+    """Many concurrent ``produce`` calls; the broker goes away right after a call was answered
     (the others still in flight) and comes back; three times."""
     broker = broker_back
     topic = unique("test.recovery.")
@@ -117,7 +117,7 @@ def test_kafkalog_recovers_when_the_broker_restarts_with_batches_in_flight(
             values = [orjson.dumps({"w": worker, "n": n + i}) for i in range(20)]
             n += 20
             sent = time.monotonic()
-            outcomes = await log.produce_columns([topic] * 20, values, [None] * 20, [None] * 20)
+            outcomes = await log.produce(Batch([topic] * 20, values, [None] * 20, [None] * 20))
             answered = time.monotonic()
             ok = True
             for value, outcome in zip(values, outcomes, strict=True):
@@ -157,7 +157,7 @@ def test_kafkalog_recovers_when_the_broker_restarts_with_batches_in_flight(
                     break
                 # a topic first used after the restart is created like any other (with 2 partitions)
                 fresh = unique("test.recovery.fresh.")
-                if await log.produce_columns([fresh], [b"{}"], [None], [None]) == [None]:
+                if await log.produce(Batch([fresh], [b"{}"], [None], [None])) == [None]:
                     fresh_ok.append(fresh)
                 tally.mark(f"{how} the broker")
                 await asyncio.to_thread(restart, broker, how)  # the other producers' batches in flight
@@ -202,15 +202,15 @@ def test_topic_first_used_after_the_broker_returns_is_created_with_the_configure
     async def go() -> tuple[list[Exception | None], float]:
         log = KafkaLog.from_url(f"{broker.url}?delivery_timeout=2&partitions=2")
         try:
-            assert await log.produce_columns([known], [b"{}"], [None], [None]) == [None]
+            assert await log.produce(Batch([known], [b"{}"], [None], [None])) == [None]
             await asyncio.to_thread(broker.stop)
-            outcome = await log.produce_columns([known], [b"{}"], [None], [None])
+            outcome = await log.produce(Batch([known], [b"{}"], [None], [None]))
             assert isinstance(outcome[0], EventError) and outcome[0].code == Codes.LOG_UNAVAILABLE, outcome
             assert log.brokers_down
             await asyncio.to_thread(broker.start)
             back = time.monotonic()
             while True:  # only the new topic from now on
-                outcome = await log.produce_columns([fresh], [b"{}"], [None], [None])
+                outcome = await log.produce(Batch([fresh], [b"{}"], [None], [None]))
                 if outcome == [None] or time.monotonic() - back > RECOVERY_S:
                     return outcome, time.monotonic() - back
                 assert isinstance(outcome[0], EventError) and outcome[0].code in RETRYABLE, outcome
@@ -233,8 +233,6 @@ def test_fatal_producer_error_mid_flight_answers_every_call_and_a_new_producer_t
     messages were queued in the old one get an answer (a failure with a precise code, not the watchdog's
     timeout), later calls succeed on the new producer, nothing answered success is lost. The fatal error
     is injected through the log's error callback (no real broker produces one on demand)."""
-    from confluent_kafka import KafkaError
-
     topic = unique("test.recovery.fatal.")
     tally = Tally()
     delivery_timeout = 5.0
@@ -245,7 +243,7 @@ def test_fatal_producer_error_mid_flight_answers_every_call_and_a_new_producer_t
             values = [orjson.dumps({"w": worker, "n": n + i}) for i in range(50)]
             n += 50
             sent = time.monotonic()
-            outcomes = await log.produce_columns([topic] * 50, values, [None] * 50, [None] * 50)
+            outcomes = await log.produce(Batch([topic] * 50, values, [None] * 50, [None] * 50))
             answered = time.monotonic()
             for value, outcome in zip(values, outcomes, strict=True):
                 if outcome is None:
@@ -263,13 +261,12 @@ def test_fatal_producer_error_mid_flight_answers_every_call_and_a_new_producer_t
         stop = asyncio.Event()
         tasks = [asyncio.create_task(producer(log, w, stop)) for w in range(8)]
         try:
-            old = log._guaranteed
-            while len(tally.acked) < 1000 or old is None or not len(old):  # until messages are in flight
+            # until messages are in flight
+            while len(tally.acked) < 1000 or not log.describe()["guaranteed_queued"]:
                 await asyncio.sleep(0.001)
-                old = log._guaranteed
-            log._on_error(log.replaced, KafkaError(KafkaError._FATAL, "injected", fatal=True))
+            log.testing.fatal_error("injected")
             replaced_at = time.monotonic()
-            while log._guaranteed is old:
+            while log.describe()["producers_replaced"] == 0:
                 await asyncio.sleep(0.01)
             while tally.recovered_after(replaced_at) is None and time.monotonic() - replaced_at < 10:
                 await asyncio.sleep(0.05)
@@ -303,21 +300,20 @@ def test_producer_that_knows_no_broker_any_more_is_replaced(kafka_broker: Broker
     async def go() -> KafkaLog:
         log = KafkaLog.from_url(f"{kafka_broker.url}?delivery_timeout=5")
         try:
-            assert await log.produce_columns([topic], [b"{}"], [None], [None]) == [None]
-            guaranteed, hasty = log._guaranteed, log._hasty
+            assert await log.produce(Batch([topic], [b"{}"], [None], [None])) == [None]
             for text in (none, one, none):  # a re-bootstrap has moments without a broker: not enough
-                log._on_stats(False, 0, text)
+                log.testing.producer_statistics(False, text)
             await asyncio.sleep(0.3)
-            assert log._guaranteed is guaranteed and log.replaced == 0
+            assert log.replaced == 0 and log.hasty_replaced == 0
             for hasty_one in (False, False, True, True):
-                log._on_stats(hasty_one, 0, none)
+                log.testing.producer_statistics(hasty_one, none)
             deadline = time.monotonic() + 5
-            while (log._guaranteed is guaranteed or log._hasty is hasty) and time.monotonic() < deadline:
+            while (log.replaced == 0 or log.hasty_replaced == 0) and time.monotonic() < deadline:
                 await asyncio.sleep(0.01)
-            assert log._guaranteed is not guaranteed and log._hasty is not hasty
-            out = await log.produce_columns([topic] * 10, [b"{}"] * 10, [None] * 10, [None] * 10)
+            assert log.replaced == 1 and log.hasty_replaced == 1
+            out = await log.produce(Batch([topic] * 10, [b"{}"] * 10, [None] * 10, [None] * 10))
             assert out == [None] * 10
-            assert await log.produce_columns([topic], [b"{}"], [None], [None], hasty=True) == [None]
+            assert await log.produce(Batch([topic], [b"{}"], [None], [None]), hasty=True) == [None]
             assert await log.flush(5) == 0
         finally:
             await log.close()
@@ -339,13 +335,12 @@ def test_poll_thread_survives_a_callback_that_raises(kafka_broker: Broker) -> No
     async def go() -> list[Exception | None]:
         log = KafkaLog.from_url(f"{kafka_broker.url}?delivery_timeout=5")
         try:
-            assert await log.produce_columns([topic], [b"{}"], [None], [None]) == [None]
-            assert log._guaranteed is not None
-            log._guaranteed.produce(topic, b"{}", on_delivery=raises)
+            assert await log.produce(Batch([topic], [b"{}"], [None], [None])) == [None]
+            log.testing.produce_raw(topic, b"{}", raises)
             await asyncio.sleep(1.0)
-            assert log._poll_thread is not None and log._poll_thread.is_alive()
+            assert log.describe()["poll_thread_alive"]
             t0 = time.monotonic()
-            out = await log.produce_columns([topic] * 10, [b"{}"] * 10, [None] * 10, [None] * 10)
+            out = await log.produce(Batch([topic] * 10, [b"{}"] * 10, [None] * 10, [None] * 10))
             assert time.monotonic() - t0 < 5
             return out
         finally:
@@ -497,7 +492,7 @@ def test_follower_sees_every_new_event_after_broker_restarts(broker_back: Broker
             while not stop.is_set():
                 values = [orjson.dumps({"n": n + i}) for i in range(20)]
                 n += 20
-                out = await writer.produce_columns([topic] * 20, values, [None] * 20, [None] * 20)
+                out = await writer.produce(Batch([topic] * 20, values, [None] * 20, [None] * 20))
                 acked.extend(v for v, o in zip(values, out, strict=True) if o is None)
                 await asyncio.sleep(0.02)
 
@@ -589,14 +584,12 @@ def test_reader_that_knows_no_broker_any_more_replaces_its_consumer(
         try:
             it = log.consume([topic], Start.beginning(), follow=follow)
             records.append(await anext(it))
-            assert len(log._readers) == 1
-            health = log._readers[0]
-            health.on_stats(NO_BROKER)
-            health.on_stats('{"brokers": {"127.0.0.1:1/1": {"state": "UP"}}}')
-            health.on_stats(NO_BROKER)
-            assert not health.lost  # a moment without a broker (a re-bootstrap) is not enough
-            health.on_stats(NO_BROKER)
-            assert health.lost
+            assert log.describe()["readers"] == 1
+            log.testing.reader_statistics(NO_BROKER)
+            log.testing.reader_statistics('{"brokers": {"127.0.0.1:1/1": {"state": "UP"}}}')
+            # a moment without a broker (a re-bootstrap) is not enough
+            assert log.testing.reader_statistics(NO_BROKER) == [False]
+            assert log.testing.reader_statistics(NO_BROKER) == [True]
             if follow:
                 await asyncio.to_thread(fill, kafka_broker.bootstrap, topic, 500)
             deadline = time.monotonic() + 20
@@ -610,7 +603,7 @@ def test_reader_that_knows_no_broker_any_more_replaces_its_consumer(
                 with pytest.raises(StopAsyncIteration):
                     await anext(it)
             await it.aclose()  # type: ignore[attr-defined]
-            assert not log._readers
+            assert log.describe()["readers"] == 0
         finally:
             await log.close()
         return log, records

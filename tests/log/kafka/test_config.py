@@ -49,7 +49,7 @@ def test_producer_and_reader_configs_keep_the_health_check_with_a_users_stats_cb
         producer_config={"stats_cb": theirs.append, "statistics.interval.ms": 0},
         consumer_config={"stats_cb": theirs.append},
     )
-    for conf in (log._producer_config(False), log._producer_config(True)):
+    for conf in (log.producer_config(False), log.producer_config(True)):
         assert conf["statistics.interval.ms"] > 0
         conf["stats_cb"]('{"brokers": {"b1": {"state": "UP"}}}')
     assert len(theirs) == 2

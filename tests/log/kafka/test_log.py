@@ -10,7 +10,7 @@ import orjson
 import pytest
 
 from eventplatform.errors import Codes, EventError, EventInvalid
-from eventplatform.log.base import EventLog, Message, Record, Start, open_log
+from eventplatform.log import Batch, EventLog, Message, Record, Start, open_log
 from eventplatform.log.kafka import KafkaLog
 from tests.kafka_broker import Broker, kafka, read_all, unique
 
@@ -41,7 +41,7 @@ def test_guaranteed_produce_is_acked_and_read_back_with_key_and_timestamp(kafka_
                 Message(topic, orjson.dumps({"i": i}), b'{"page_id":%d}' % i, 1_700_000_000_000 + i)
                 for i in range(200)
             ]
-            return await log.produce(msgs)
+            return await log.produce(Batch.of(msgs))
         finally:
             await log.close()
 
@@ -58,7 +58,7 @@ def test_message_without_timestamp_gets_the_broker_time(kafka_broker: Broker) ->
 
     async def go() -> None:
         log = KafkaLog.from_url(kafka_broker.url)
-        assert await log.produce([Message(topic, b"{}")]) == [None]
+        assert await log.produce(Batch.of([Message(topic, b"{}")])) == [None]
         await log.close()
 
     before = int(time.time() * 1000)
@@ -74,7 +74,7 @@ def test_hasty_produce_returns_before_ack_and_lands(kafka_broker: Broker) -> Non
     async def go() -> list[Exception | None]:
         log = KafkaLog.from_url(kafka_broker.url)
         msgs = [Message(topic, b'{"h":%d}' % i, b"k%d" % i, 1_700_000_000_000 + i) for i in range(50)]
-        out = await log.produce(msgs, hasty=True)
+        out = await log.produce(Batch.of(msgs), hasty=True)
         assert await log.flush(10) == 0
         await log.close()
         return out
@@ -93,7 +93,7 @@ def test_same_key_same_partition(kafka_broker: Broker) -> None:
         log = KafkaLog.from_url(kafka_broker.url)
         await log.ensure_topics([topic], partitions=4)
         msgs = [Message(topic, b'{"n":%d}' % i, b'{"id":%d}' % (i % 5)) for i in range(100)]
-        assert await log.produce(msgs) == [None] * 100
+        assert await log.produce(Batch.of(msgs)) == [None] * 100
         await log.close()
 
     run(go())
@@ -116,7 +116,7 @@ def test_consume_across_topics_from_beginning_time_offsets_and_end(kafka_broker:
             await log.ensure_topics(topics[:2], partitions=2)
             base = 1_750_000_000_000
             msgs = [Message(topics[i % 2], b'{"n":%d}' % i, b"k%d" % i, base + i * 1000) for i in range(20)]
-            assert await log.produce(msgs) == [None] * 20
+            assert await log.produce(Batch.of(msgs)) == [None] * 20
             assert set(topics[:2]) <= set(await log.list_topics())
             # the unprefixed topic does not exist: it is skipped, not an error
             everything = await collect(log, topics, Start.beginning())
@@ -167,8 +167,8 @@ def test_follow_sees_new_events_and_new_topics(kafka_broker: Broker) -> None:
 
             task = asyncio.create_task(reader())
             await asyncio.sleep(0.5)  # usually waiting by now; correctness does not depend on it
-            assert await log.produce([Message(topic, b'{"a":1}')]) == [None]
-            assert await log.produce([Message(late_topic, b'{"b":1}')]) == [None]
+            assert await log.produce(Batch.of([Message(topic, b'{"a":1}')])) == [None]
+            assert await log.produce(Batch.of([Message(late_topic, b'{"b":1}')])) == [None]
             await asyncio.wait_for(task, 20)
             assert {r.topic for r in seen} == {topic, late_topic}
         finally:
@@ -183,7 +183,8 @@ def test_topics_are_created_on_first_use_with_the_configured_partitions(kafka_br
     async def go() -> dict[int, tuple[int, int]]:
         log = KafkaLog.from_url(f"{kafka_broker.url}?partitions=3&replication=1")
         assert (
-            await log.produce([Message(topic, b'{"k":%d}' % i, b"%d" % i) for i in range(30)]) == [None] * 30
+            await log.produce(Batch.of([Message(topic, b'{"k":%d}' % i, b"%d" % i) for i in range(30)]))
+            == [None] * 30
         )
         marks = await log.watermarks(topic)
         await log.close()
@@ -200,14 +201,14 @@ def test_event_over_message_max_bytes_is_invalid_not_a_crash(kafka_broker: Broke
     async def go() -> None:
         # librdkafka refuses locally above its own message.max.bytes (1 MB by default) ...
         log = KafkaLog.from_url(kafka_broker.url)
-        out = await log.produce([Message(topic, b"x" * 10), Message(topic, b"y" * 1_200_000)])
+        out = await log.produce(Batch.of([Message(topic, b"x" * 10), Message(topic, b"y" * 1_200_000)]))
         assert out[0] is None
         assert isinstance(out[1], EventInvalid) and out[1].code == Codes.EVENT_TOO_LARGE
         await log.close()
         # ... and the broker refuses above its message.max.bytes (1048588) when the client allows more
         log = KafkaLog.from_url(kafka_broker.url, producer_config={"message.max.bytes": 5_000_000})
         out = await log.produce(
-            [Message(topic, os.urandom(2_000_000)), Message(topic, b"w" * 10)]
+            Batch.of([Message(topic, os.urandom(2_000_000)), Message(topic, b"w" * 10)])
         )  # lz4 cannot shrink it
         assert isinstance(out[0], EventInvalid) and out[0].code == Codes.EVENT_TOO_LARGE
         assert "message.max.bytes" in out[0].message
@@ -221,7 +222,9 @@ def test_event_over_message_max_bytes_is_invalid_not_a_crash(kafka_broker: Broke
 def test_topic_that_cannot_be_created_is_an_error_per_event(kafka_broker: Broker) -> None:
     async def go() -> None:
         log = KafkaLog.from_url(kafka_broker.url, delivery_timeout=5)
-        out = await log.produce([Message("bad/topic name", b"{}"), Message(unique("test.ok"), b"{}")])
+        out = await log.produce(
+            Batch.of([Message("bad/topic name", b"{}"), Message(unique("test.ok"), b"{}")])
+        )
         assert isinstance(out[0], EventError) and out[0].code == Codes.DELIVERY_FAILED
         assert "bad/topic name" in out[0].message
         assert out[1] is None
@@ -236,7 +239,7 @@ def test_unknown_broker_address_fails_each_event_within_the_timeout() -> None:
     async def go() -> None:
         log = KafkaLog.from_url("kafka://no-such-broker.invalid:9092?delivery_timeout=1.5")
         t0 = time.monotonic()
-        out = await log.produce([Message("t", b"{}"), Message("t", b"{}")])
+        out = await log.produce(Batch.of([Message("t", b"{}"), Message("t", b"{}")]))
         elapsed = time.monotonic() - t0
         assert elapsed < 5
         for o in out:
@@ -307,7 +310,7 @@ def test_many_concurrent_followers_all_see_a_new_event(kafka_broker: Broker) -> 
             tasks = [asyncio.create_task(reader()) for _ in range(40)]
             await ready.wait()
             await asyncio.sleep(1.5)  # most readers are assigned and waiting
-            assert await log.produce([Message(topic, b'{"fan":"out"}')]) == [None]
+            assert await log.produce(Batch.of([Message(topic, b'{"fan":"out"}')])) == [None]
             return list(await asyncio.wait_for(asyncio.gather(*tasks), 30))
         finally:
             await log.close()
