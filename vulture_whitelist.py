@@ -6,10 +6,14 @@ Each entry says who uses the name. Code that is really dead is deleted instead o
 # ruff: noqa
 from eventplatform import errors, examples
 from eventplatform.gate import app, server
-from eventplatform.log import base, sqlite
+from eventplatform import settings
+from eventplatform.gate import uvicorn_patches
+from eventplatform.intake import builder
+from eventplatform.log import base
+from eventplatform.log.kafka import log as kafka_log
 from eventplatform.schemas import cli, cli_checks
-from eventplatform.streams import cli as streams_cli
-from eventplatform.streams import config as streams_config
+from eventplatform.streamconfig import cli as streams_cli
+from eventplatform.streamconfig import config as streams_config
 
 # click commands: registered on their group by the decorator, called by click
 cli.materialize_cmd
@@ -26,20 +30,41 @@ streams_cli.show_streams
 # signal handler signature (signum, frame) imposed by signal.signal
 server.signum
 
-# --- outside schemas/: listed for the owners of those parts to keep (used) or delete (dead) ----------
-# errors: EventFailure.retryable has no caller; Codes.MESSAGE_KEY_FIELD_MISSING is never raised
+# --- used outside src/ (tests, docs, bench) or by a framework -------------------------------------------
+# errors: EventFailure.retryable is part of the error model (clients and replay read it); the key-field code is
+# the documented code for a missing message key field
 errors.EventFailure.retryable
 errors.Codes.MESSAGE_KEY_FIELD_MISSING
-# examples: LINK_HOVER_STREAM has no caller
 examples.LINK_HOVER_STREAM
-# gate.app.create_app: the documented ASGI factory (uvicorn --factory), no caller in the tree
+# gate.app.create_app: the documented ASGI factory (uvicorn --factory)
 app.create_app
-# log: Start.at_offsets, SQLiteLog.counters and delete_before are used by tests/log only (log protocol v2)
+# gate.uvicorn_patches.version_supported: tests/gate/test_uvicorn_patches.py pins the supported range
+uvicorn_patches.version_supported
+# intake.builder.open_intake: the builder's context manager for new parts (docs/architecture.md)
+builder.open_intake
+# log protocol helpers used by the contract suite and by callers of the protocol
 base.Start.at_offsets
-sqlite.SQLiteLog.counters
-sqlite.SQLiteLog.delete_before
-# streams.config: StreamConfig.to_document and StreamConfigSource.static have no caller; the
-# `requested` parameter of _entry_matches is never read
+base.Batch.to
+# KafkaLog.testing: documented test hooks (tests/log/kafka)
+kafka_log.KafkaLog.testing
+kafka_log.KafkaTestHooks.fatal_error
+kafka_log.KafkaTestHooks.producer_statistics
+kafka_log.KafkaTestHooks.reader_statistics
+kafka_log.KafkaTestHooks.produce_raw
+# settings: sections read by the parts that own them; pydantic-settings' hook and its fixed signature
+settings.Settings.eventstreams
+settings.Settings.lake
+settings.Settings.retention
+settings.Settings.legacy
+settings.Settings.settings_customise_sources
+settings.env_settings
+settings.dotenv_settings
+settings.file_secret_settings
+# streamconfig.config: StreamConfig.to_document and StreamConfigSource.static are API for the parts
 streams_config.StreamConfig.to_document
 streams_config.StreamConfigSource.static
 streams_config.requested
+# log protocol: delete_before is the retention call (tests/log/test_contract.py; the purge command)
+base.EventLog.delete_before
+# pydantic-settings: a settings source's hook
+settings.get_field_value
