@@ -9,7 +9,7 @@ Layout of ``sqlite:///DIR``::
 process writes its own partition (:mod:`.partitions`) and writers never contend; readers merge every
 partition (:mod:`.reader`). Per partition: the produce path and group commit in :mod:`.writer`, the fsync in
 :mod:`.sync`, checkpoints in :mod:`.checkpoint`, the table layout in :mod:`.schema`, retention in
-:mod:`.retention`. docs/log-internals.md follows one batch through them.
+:mod:`.retention`. docs/architecture.md ("The event log") follows one batch through them.
 """
 
 from __future__ import annotations
