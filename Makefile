@@ -3,16 +3,30 @@ PYTHON ?= python3.11
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+LOCK   := requirements.lock
 
-.PHONY: install run test lint bench-schemas bench-intake kafka-start kafka-stop clean
+.PHONY: install lock system-deps run test lint bench-schemas bench-intake kafka-start kafka-stop clean
 
-$(STAMP): pyproject.toml
+# The exact versions the tests passed with (requirements.lock), then the project itself without resolving again.
+$(STAMP): pyproject.toml $(LOCK)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -r $(LOCK)
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	@touch $(STAMP)
 
 install: $(STAMP)
+
+# Re-resolve every dependency to the newest version pyproject.toml allows: `make lock test`, then commit the lock.
+lock:
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet uv
+	$(BIN)/uv pip compile pyproject.toml --all-extras --python-version 3.11 --quiet -o $(LOCK)
+
+# What the tests need from the system (Debian packages: chromium, mariadb-server, prometheus' promtool...):
+# each scripts/deps/*.sh installs its part only where missing.
+system-deps:
+	@for s in scripts/deps/*.sh; do [ -e "$$s" ] || continue; bash "$$s" || exit 1; done
 
 run: install
 	$(BIN)/eventplatform serve
@@ -24,7 +38,7 @@ lint: install
 	$(BIN)/lint-imports --no-logo --no-cache
 	$(BIN)/vulture
 
-test: lint
+test: lint system-deps
 	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
 bench-schemas: install
