@@ -18,8 +18,8 @@ from eventplatform.errors import Codes, EventError, EventInvalid
 from eventplatform.schemas.ajv import ajv_errors, data_path
 from eventplatform.schemas.loading import SchemaLoader
 from eventplatform.schemas.registry import SchemaRegistry, insecure_reasons
+from tests.schemas.primary_fixture import fixture_path
 
-FIXTURES = Path("/work/shared/fixtures/schemas-primary/jsonschema")
 
 SCHEMA = """
 title: test/simple
@@ -75,8 +75,10 @@ def good_event(**extra: Any) -> dict[str, Any]:
 
 
 def test_fixture_repository_and_validation() -> None:
+    fixtures = fixture_path() / "jsonschema"
+
     async def main() -> None:
-        reg = SchemaRegistry([str(FIXTURES)], file_extension=".yaml")
+        reg = SchemaRegistry([str(fixtures)], file_extension=".yaml")
         s = await reg.get("/test/event/1.0.0")
         assert s.title == "test/event" and s.schema_id == "/test/event/1.0.0"
         ok = {"$schema": "/test/event/1.0.0", "meta": {"dt": "2019-01-01T00:00:00Z", "stream": "x"}}
@@ -376,13 +378,14 @@ def test_external_ref(tmp_path: Path) -> None:
 
 def test_every_fixture_version_loads_and_its_examples_validate() -> None:
     """The 83 materialized versions of the primary repository pass the secure-schema check and compile."""
-    versions = sorted(p for p in FIXTURES.rglob("*.yaml") if re.fullmatch(r"\d+\.\d+\.\d+\.yaml", p.name))
+    fixtures = fixture_path() / "jsonschema"
+    versions = sorted(p for p in fixtures.rglob("*.yaml") if re.fullmatch(r"\d+\.\d+\.\d+\.yaml", p.name))
     assert len(versions) >= 80
 
     async def main() -> None:
-        reg = SchemaRegistry([str(FIXTURES)], file_extension=".yaml")
+        reg = SchemaRegistry([str(fixtures)], file_extension=".yaml")
         for path in versions:
-            uri = "/" + str(path.relative_to(FIXTURES))[: -len(".yaml")]
+            uri = "/" + str(path.relative_to(fixtures))[: -len(".yaml")]
             s = await reg.get(uri)
             assert s.schema_id and uri.endswith(s.schema_id), uri  # development/webrequest: $id /webrequest/…
             for example in s.schema.get("examples", []):
