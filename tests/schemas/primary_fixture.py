@@ -16,7 +16,7 @@ REFERENCE_CASES = Path(__file__).resolve().parent / "data" / "reference"
 
 
 def fixtures_root() -> Path:
-    """``$EVENTPLATFORM_TEST_FIXTURES``, else ``../shared/fixtures`` beside the repository (where CI has it)."""
+    """``$EVENTPLATFORM_TEST_FIXTURES``, else ``../shared/fixtures`` beside the repository (as in CI)."""
     configured = os.environ.get("EVENTPLATFORM_TEST_FIXTURES")
     return Path(configured) if configured else REPO_ROOT.parent / "shared" / "fixtures"
 

@@ -20,7 +20,6 @@ from eventplatform.schemas.loading import SchemaLoader
 from eventplatform.schemas.registry import SchemaRegistry, insecure_reasons
 from tests.schemas.primary_fixture import fixture_path
 
-
 SCHEMA = """
 title: test/simple
 $id: /test/simple/1.0.0
