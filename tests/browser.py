@@ -38,7 +38,7 @@ def open_chromium() -> Iterator[Any]:
 def browser() -> Iterator[Any]:
     """One browser per test module: it must not outlive the module (see tests/test_browser.py)."""
     if CHROMIUM is None:
-        pytest.skip("Debian's chromium is not installed: `make system-deps` (scripts/deps/chromium.sh) installs it")
+        pytest.skip("Debian's chromium is not installed: run `make system-deps` (scripts/deps/chromium.sh)")
     with open_chromium() as launched:
         yield launched
 
