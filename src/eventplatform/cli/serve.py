@@ -36,6 +36,12 @@ from eventplatform.cli.options import load_settings_and_streams
 @click.option(
     "--max-body-size", default=None, help="Largest request body, bytes (or 4mb, 100kb). [default: 4mb]"
 )
+@click.option(
+    "--dev",
+    is_flag=True,
+    default=None,
+    help="Development mode: warn on the console for each refused oversized legacy beacon.",
+)
 def serve(config_file: str | None, **options: object) -> None:
     """Run the intake service (EventGate-compatible POST /v1/events)."""
     from eventplatform.gate.server import ListenError
