@@ -70,3 +70,9 @@ base.EventLog.delete_before
 settings.get_field_value
 # legacy: the bundled legacy example stream's name, for tests and docs
 examples.NAVIGATION_TIMING_STREAM
+
+# canary events: make_canary/canary_enabled are the canary producer's (eventplatform.retention.canary)
+from eventplatform.streamconfig import canary as streams_canary
+
+streams_canary.make_canary
+streams_canary.canary_enabled
