@@ -70,6 +70,7 @@ base.EventLog.delete_before
 settings.get_field_value
 # legacy: the bundled legacy example stream's name, for tests and docs
 examples.NAVIGATION_TIMING_STREAM
+settings.LegacySettings.database  # the default --db of `eventplatform legacy mysql|purge`
 
 # canary events: make_canary/canary_enabled are the canary producer's (eventplatform.retention.canary)
 from eventplatform.streamconfig import canary as streams_canary

@@ -178,6 +178,7 @@ class LegacySettings(Section):
     # schema -> metawiki revision -> version of /analytics/legacy/<schema>/; a schema not listed: latest
     revisions: Annotated[dict[str, dict[int, str]], BeforeValidator(_revisions)] = Field(default_factory=dict)
     dev: Flag = False  # development mode: warn on the console for each oversized beacon
+    database: str | None = None  # mysql://USER[:PASS]@HOST[:PORT]/log of `legacy mysql` and `legacy purge`
 
 
 # flat key (file, environment, command line) -> (section, field)
