@@ -71,9 +71,3 @@ settings.get_field_value
 # legacy: the bundled legacy example stream's name, for tests and docs
 examples.NAVIGATION_TIMING_STREAM
 settings.LegacySettings.database  # the default --db of `eventplatform legacy mysql|purge`
-
-# canary events: make_canary/canary_enabled are the canary producer's (eventplatform.retention.canary)
-from eventplatform.streamconfig import canary as streams_canary
-
-streams_canary.make_canary
-streams_canary.canary_enabled
