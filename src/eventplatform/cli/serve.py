@@ -37,21 +37,18 @@ from eventplatform.cli.options import load_settings_and_streams
     "--max-body-size", default=None, help="Largest request body, bytes (or 4mb, 100kb). [default: 4mb]"
 )
 @click.option(
-<<<<<<< HEAD
     "--dev",
     is_flag=True,
     default=None,
     help="Development mode: warn on the console for each refused oversized legacy beacon.",
 )
-def serve(config_file: str | None, **options: object) -> None:
-=======
+@click.option(
     "--canary-interval",
     default=None,
     help="Post canary events to this intake every INTERVAL (e.g. 1h), as `eventplatform canary`. "
     "[default: off]",
 )
 def serve(config_file: str | None, canary_interval: str | None, **options: object) -> None:
->>>>>>> main
     """Run the intake service (EventGate-compatible POST /v1/events)."""
     from eventplatform.gate.server import ListenError
     from eventplatform.gate.server import serve as run
