@@ -26,6 +26,7 @@ import click
 import orjson
 
 from eventplatform.log import EventLog, Record, Start
+from eventplatform.streamconfig.canary import is_canary_value
 
 _RELATIVE = re.compile(r"^-?\s*(\d+(?:\.\d+)?)\s*(ms|s|sec|m|min|h|d|w)?$", re.IGNORECASE)
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -93,7 +94,9 @@ def other_stream(config: Any, stream: str) -> Any:
     return is_stream
 
 
-async def last_events_start(log: EventLog, topics: Sequence[str], lines: int) -> tuple[list[Record], Start]:
+async def last_events_start(
+    log: EventLog, topics: Sequence[str], lines: int, canaries: bool = False
+) -> tuple[list[Record], Start]:
     """The last ``lines`` events of ``topics`` (by time, over every partition) and where to follow on from:
     exactly after what was read, so an event that arrives meanwhile is printed once, in the follow."""
     existing = set(await log.list_topics())
@@ -111,7 +114,9 @@ async def last_events_start(log: EventLog, topics: Sequence[str], lines: int) ->
         stream = log.consume(read, Start.at_offsets(firsts), follow=False)
         try:
             async for record in stream:
-                if record.offset < highs.get((record.topic, record.partition), 0):
+                if record.offset < highs.get((record.topic, record.partition), 0) and (
+                    canaries or not is_canary_value(record.value)
+                ):
                     records.append(record)
         finally:
             aclose = getattr(stream, "aclose", None)
@@ -132,9 +137,10 @@ async def run_tail(
     limit: int | None,
     out: IO[bytes],
     lines: int = 0,
+    canaries: bool = False,
 ) -> int:
     """Print the last ``lines`` records before ``start`` (when ``start`` is the end), then from ``start``;
-    returns how many were printed."""
+    returns how many were printed. Canary events are skipped unless ``canaries``."""
     n = 0
 
     def write(record: Record) -> bool:
@@ -144,7 +150,7 @@ async def run_tail(
         return limit is not None and n >= limit
 
     if start.kind == "end" and lines > 0:
-        last, start = await last_events_start(log, topics, lines)
+        last, start = await last_events_start(log, topics, lines, canaries)
         for record in last:
             if write(record):
                 out.flush()
@@ -155,6 +161,8 @@ async def run_tail(
     stream = log.consume(list(topics), start, follow=follow)
     try:
         async for record in stream:
+            if not canaries and is_canary_value(record.value):
+                continue
             if write(record):
                 break
             if follow:
@@ -184,6 +192,7 @@ async def run_tail(
     default=None,
     help="Start with the last N events (0: at the end), like tail(1). [default: 10]",
 )
+@click.option("--canaries", is_flag=True, help="Also print canary events (meta.domain = canary).")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), help="eventplatform.yaml to read.")
 def tail(
     streams: tuple[str, ...],
@@ -195,6 +204,7 @@ def tail(
     fmt: str,
     limit: int | None,
     lines: int | None,
+    canaries: bool,
     config_file: str | None,
 ) -> None:
     """Print the events of STREAM... (all datacenter topics) as JSON lines."""
@@ -240,6 +250,7 @@ def tail(
                 limit=limit,
                 out=sys.stdout.buffer,
                 lines=10 if lines is None else lines,
+                canaries=canaries,
             )
         finally:
             await log.close()
