@@ -12,7 +12,7 @@ from eventplatform.intake import builder
 from eventplatform.log import base
 from eventplatform.log.kafka import log as kafka_log
 from eventplatform.schemas import cli, cli_checks
-from eventplatform.streamconfig import cli as streams_cli
+from eventplatform.cli import streams as streams_cli
 from eventplatform.streamconfig import config as streams_config
 
 # click commands: registered on their group by the decorator, called by click
