@@ -23,10 +23,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from eventplatform.client import EventClient
 from intake import free_port, proc_cpu_seconds, wait_ready  # bench/ is on sys.path when this file runs
 from workload import SCHEMA, STREAM
-
-from eventplatform.client import EventClient
 
 logging.getLogger("eventplatform.client").setLevel(logging.ERROR)  # the idle client's close reports its queue
 
