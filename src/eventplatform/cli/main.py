@@ -18,6 +18,7 @@ SUBCOMMANDS: dict[str, str] = {
     "refine": "eventplatform.lake.cli:refine",
     "query": "eventplatform.lake.cli:query",
     "lake": "eventplatform.lake.cli:lake",
+    "canary": "eventplatform.retention.cli:canary",
 }
 
 

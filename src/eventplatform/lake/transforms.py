@@ -15,7 +15,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-CANARY_DOMAIN = "canary"
+from eventplatform.streamconfig.canary import CANARY_DOMAIN
+
 
 # is_wmf_domain's list (reference §1.7.5); settings lake.own_domains replaces it
 WMF_DOMAINS = (
@@ -66,8 +67,8 @@ _PORT = re.compile(r":\d*$")
 
 def canary_mask(table: pa.Table) -> pa.Array | None:
     """True for canary rows (``meta.domain == "canary"``, exact, as the reference's
-    ``remove_canary_events``); None when the table has no ``meta.domain``. Dropped whatever the stream
-    config says: a canary is never data."""
+    ``remove_canary_events``, column-wise: ``streamconfig.canary.is_canary`` per event); None when the
+    table has no ``meta.domain``. Dropped whatever the stream config says: a canary is never data."""
     domain = column(table, "meta.domain")
     if domain is None:
         return None
