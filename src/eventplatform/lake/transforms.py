@@ -17,7 +17,6 @@ import pyarrow.compute as pc
 
 from eventplatform.streamconfig.canary import CANARY_DOMAIN
 
-
 # is_wmf_domain's list (reference §1.7.5); settings lake.own_domains replaces it
 WMF_DOMAINS = (
     "wikimedia.org",
