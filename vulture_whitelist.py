@@ -13,7 +13,7 @@ from eventplatform.log import base
 from eventplatform.log.kafka import log as kafka_log
 from eventplatform.lake import cli as lake_cli, naming as lake_naming
 from eventplatform.schemas import cli, cli_checks
-from eventplatform.streamconfig import cli as streams_cli
+from eventplatform.cli import streams as streams_cli
 from eventplatform.streamconfig import config as streams_config
 
 # click commands: registered on their group by the decorator, called by click
@@ -76,3 +76,6 @@ streams_config.requested
 base.EventLog.delete_before
 # pydantic-settings: a settings source's hook
 settings.get_field_value
+# legacy: the bundled legacy example stream's name, for tests and docs
+examples.NAVIGATION_TIMING_STREAM
+settings.LegacySettings.database  # the default --db of `eventplatform legacy mysql|purge`

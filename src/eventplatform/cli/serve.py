@@ -37,6 +37,12 @@ from eventplatform.cli.options import load_settings_and_streams
     "--max-body-size", default=None, help="Largest request body, bytes (or 4mb, 100kb). [default: 4mb]"
 )
 @click.option(
+    "--dev",
+    is_flag=True,
+    default=None,
+    help="Development mode: warn on the console for each refused oversized legacy beacon.",
+)
+@click.option(
     "--canary-interval",
     default=None,
     help="Post canary events to this intake every INTERVAL (e.g. 1h), as `eventplatform canary`. "
