@@ -19,6 +19,7 @@ SUBCOMMANDS: dict[str, str] = {
     "query": "eventplatform.lake.cli:query",
     "lake": "eventplatform.lake.cli:lake",
     "canary": "eventplatform.retention.cli:canary",
+    "replay": "eventplatform.retention.cli:replay",
 }
 
 
