@@ -11,7 +11,7 @@ from pathlib import Path
 import orjson
 
 from eventplatform.cli.streams import table
-from eventplatform.examples import LINK_HOVER_STREAM, TEST_STREAM
+from eventplatform.examples import LINK_HOVER_STREAM, NAVIGATION_TIMING_STREAM, TEST_STREAM
 
 EXE = str(Path(sys.executable).with_name("eventplatform"))
 
@@ -36,6 +36,7 @@ def test_list_and_show_default_to_the_bundled_config_in_80_columns(tmp_path: Pat
     assert [line.split()[0] for line in lines[1:]] == [
         LINK_HOVER_STREAM,
         TEST_STREAM,
+        NAVIGATION_TIMING_STREAM,
         "/^[A-Za-z0-9_.-]+\\.error\\.validation$/",
     ]
     assert max(len(line) for line in lines) <= 80, done.stdout
