@@ -17,6 +17,7 @@ SUBCOMMANDS: dict[str, str] = {
     "produce": "eventplatform.cli.produce:produce",
     "canary": "eventplatform.retention.cli:canary",
     "replay": "eventplatform.retention.cli:replay",
+    "purge": "eventplatform.retention.cli:purge",
 }
 
 
