@@ -20,6 +20,7 @@ SUBCOMMANDS: dict[str, str] = {
     "lake": "eventplatform.lake.cli:lake",
     "canary": "eventplatform.retention.cli:canary",
     "replay": "eventplatform.retention.cli:replay",
+    "purge": "eventplatform.retention.cli:purge",
 }
 
 
