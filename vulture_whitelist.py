@@ -68,3 +68,12 @@ streams_config.requested
 base.EventLog.delete_before
 # pydantic-settings: a settings source's hook
 settings.get_field_value
+# legacy: the bundled legacy example stream's name, for tests and docs
+examples.NAVIGATION_TIMING_STREAM
+settings.LegacySettings.database  # the default --db of `eventplatform legacy mysql|purge`
+
+# eventplatform.client: the public API of the Python client (used by applications and tests/client)
+from eventplatform.client import base as client_base, sync as client_sync
+
+client_base.ClientBase.stats
+client_sync.EventClient.closed

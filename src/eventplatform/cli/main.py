@@ -16,6 +16,7 @@ SUBCOMMANDS: dict[str, str] = {
     "tail": "eventplatform.cli.tail:tail",
     "produce": "eventplatform.cli.produce:produce",
     "canary": "eventplatform.retention.cli:canary",
+    "replay": "eventplatform.retention.cli:replay",
 }
 
 

@@ -42,6 +42,12 @@ from eventplatform.cli.options import load_settings_and_streams
     help="Print one line per request on stderr (status, streams, counts, latency). [default: off]",
 )
 @click.option(
+    "--dev",
+    is_flag=True,
+    default=None,
+    help="Development mode: warn on the console for each refused oversized legacy beacon.",
+)
+@click.option(
     "--canary-interval",
     default=None,
     help="Post canary events to this intake every INTERVAL (e.g. 1h), as `eventplatform canary`. "

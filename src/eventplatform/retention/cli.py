@@ -10,6 +10,7 @@ import asyncio
 import sys
 import time
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 import click
@@ -225,3 +226,83 @@ async def _check(
         write_canary_metrics(metrics_file, config, streams, datacenters, missing)
     click.echo(f"{len(missing)} stream-hours without a canary", err=True)
     return 1 if missing else 0
+
+
+def state_dir(settings: Any) -> Path:
+    """Where replay's record and the salts live: outside the lake, beside the platform's state."""
+    return Path(section(settings, "state_dir", "./.eventplatform/retention")).resolve()
+
+
+# -- replay ------------------------------------------------------------------------------------------
+
+
+@click.command("replay")
+@click.option("--stream", "streams", multiple=True, help="Only failed events of this stream (repeatable).")
+@click.option("--since", callback=_time("--since"), help="Error events from this time (ISO 8601 or -2d).")
+@click.option("--until", callback=_time("--until"), help="Error events before this time.")
+@click.option("--dry-run", is_flag=True, help="Report what would be replayed; produce nothing.")
+@click.option(
+    "--service-name", default=None, help="Intake's service name: errors are <name>.error.validation."
+)
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@with_common
+def replay(
+    streams: tuple[str, ...],
+    since: int | None,
+    until: int | None,
+    dry_run: bool,
+    fmt: str,
+    config_file: str | None,
+    **options: Any,
+) -> None:
+    """Re-validate failed events (the error stream) and produce those that now pass to their stream."""
+    from eventplatform.intake.builder import new_registry
+    from eventplatform.retention.replay import ReplayRecord
+    from eventplatform.retention.replay import replay as run
+
+    if since is not None and until is not None and since >= until:
+        raise click.UsageError("--since must be before --until")
+    settings = _settings(config_file, options)
+    config = _streams(settings)
+    error_stream = settings.intake.resolved_error_stream
+    if not error_stream:
+        raise click.UsageError("error events are disabled (error_stream is empty): nothing to replay")
+
+    async def main() -> Any:
+        log = _open_log(settings.log.url)
+        registry = new_registry(settings)
+        record = ReplayRecord(state_dir(settings) / "replay.sqlite")
+        try:
+            return await run(
+                log,
+                registry,
+                config,
+                record,
+                error_stream=error_stream,
+                service_name=settings.intake.service_name,
+                streams=streams,
+                since_ms=since,
+                until_ms=until,
+                dry_run=dry_run,
+            )
+        finally:
+            record.close()
+            await registry.close()
+            await log.close()
+
+    report = asyncio.run(main())
+    if fmt == "json":
+        click.echo(_json(report.to_dict()))
+    else:
+        verb = "would replay" if dry_run else "replayed"
+        for error_id, topic, event_id in report.replayed:
+            click.echo(f"{verb} {event_id or error_id} to {topic}")
+        for f in report.still_failing:
+            click.echo(f"still failing: {f.error_id} stream {f.stream}: {f.code}: {f.message}")
+        click.echo(
+            f"{len(report.replayed)} {verb}, {len(report.still_failing)} still failing, "
+            f"{report.already} replayed before"
+            + (f", {report.recovered} recovered" if report.recovered else ""),
+            err=True,
+        )
+    sys.exit(1 if report.still_failing else 0)
