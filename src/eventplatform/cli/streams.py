@@ -69,9 +69,10 @@ def _sample(value: Any) -> str:
 
 
 def table(streams: dict[str, dict[str, Any]], width: int) -> str:
-    """Columns stream, schema_title, destination_event_service (and sample when any stream has one), the
-    topics on a line of their own when they differ from [stream]; nothing wraps inside a column."""
-    columns = ["stream", "schema_title", "destination_event_service"]
+    """Columns stream, schema_title, service (destination_event_service) and sample (when any stream has
+    one), as many as fit in ``width`` from the left; the others, and the topics when they differ from
+    [stream], go on an indented line under the stream. Nothing wraps inside a column."""
+    columns = ["stream", "schema_title", "service"]
     rows = [
         [name, _short(s.get("schema_title")), _short(s.get("destination_event_service"))]
         for name, s in streams.items()
@@ -81,20 +82,23 @@ def table(streams: dict[str, dict[str, Any]], width: int) -> str:
         for row, s in zip(rows, streams.values(), strict=True):
             row.append(_sample(s.get("sample")))
     widths = [max([len(c), *(len(r[i]) for r in rows)]) for i, c in enumerate(columns)]
-    if sum(widths) + 2 * (len(widths) - 1) > width and len(widths[2:3]) == 1:
-        columns[2] = "service"  # the long header is what usually pushes a small table over 80 columns
-        widths[2] = max([len("service"), *(len(r[2]) for r in rows)])
-    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip()]
+    shown = 1
+    while shown < len(columns) and sum(widths[: shown + 1]) + 2 * shown <= width:
+        shown += 1
+    lines = ["  ".join(c.ljust(w) for c, w in zip(columns[:shown], widths, strict=False)).rstrip()]
     for row, (name, s) in zip(rows, streams.items(), strict=True):
-        lines.append("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
+        lines.append("  ".join(v.ljust(w) for v, w in zip(row[:shown], widths, strict=False)).rstrip())
+        details = [f"{c}: {v}" for c, v in zip(columns[shown:], row[shown:], strict=True) if v]
         topics = s.get("topics") or []
         if topics and topics != [name]:
+            details.append("topics: " + ", ".join(topics))
+        if details:
             lines.extend(
                 textwrap.wrap(
-                    ", ".join(topics),
+                    "  ".join(details),
                     width=max(width, 40),
-                    initial_indent="  topics: ",
-                    subsequent_indent="          ",
+                    initial_indent="  ",
+                    subsequent_indent="    ",
                     break_on_hyphens=False,
                     break_long_words=False,
                 )
