@@ -15,8 +15,12 @@ SUBCOMMANDS: dict[str, str] = {
     "serve": "eventplatform.cli.serve:serve",
     "tail": "eventplatform.cli.tail:tail",
     "produce": "eventplatform.cli.produce:produce",
+    "refine": "eventplatform.lake.cli:refine",
+    "query": "eventplatform.lake.cli:query",
+    "lake": "eventplatform.lake.cli:lake",
     "canary": "eventplatform.retention.cli:canary",
     "replay": "eventplatform.retention.cli:replay",
+    "purge": "eventplatform.retention.cli:purge",
 }
 
 

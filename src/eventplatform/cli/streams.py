@@ -69,10 +69,10 @@ def _sample(value: Any) -> str:
 
 
 def table(streams: dict[str, dict[str, Any]], width: int) -> str:
-    """Columns stream, schema_title, service (destination_event_service) and sample (when any stream has
-    one), as many as fit in ``width`` from the left; the others, and the topics when they differ from
-    [stream], go on an indented line under the stream. Nothing wraps inside a column."""
-    columns = ["stream", "schema_title", "service"]
+    """Columns stream, schema_title, destination_event_service (and sample when any stream has one), the
+    topics on a line of their own when they differ from [stream]; nothing wraps inside a column. Columns that
+    still do not fit ``width`` (from the right) go on that line too."""
+    columns = ["stream", "schema_title", "destination_event_service"]
     rows = [
         [name, _short(s.get("schema_title")), _short(s.get("destination_event_service"))]
         for name, s in streams.items()
@@ -82,6 +82,16 @@ def table(streams: dict[str, dict[str, Any]], width: int) -> str:
         for row, s in zip(rows, streams.values(), strict=True):
             row.append(_sample(s.get("sample")))
     widths = [max([len(c), *(len(r[i]) for r in rows)]) for i, c in enumerate(columns)]
+    if sum(widths) + 2 * (len(widths) - 1) > width and len(widths[2:3]) == 1:
+        columns[2] = "service"  # the long header is what usually pushes a small table over 80 columns
+        widths[2] = max([len("service"), *(len(r[2]) for r in rows)])
+    footer = []
+    if sum(widths) + 2 * (len(widths) - 1) > width and len({r[2] for r in rows}) == 1:
+        # still too wide, and every stream has the same service: say it once, under the table
+        footer = [f"(service of every stream: {rows[0][2] or '-'})"]
+        del columns[2], widths[2]
+        for row in rows:
+            del row[2]
     shown = 1
     while shown < len(columns) and sum(widths[: shown + 1]) + 2 * shown <= width:
         shown += 1
@@ -103,7 +113,7 @@ def table(streams: dict[str, dict[str, Any]], width: int) -> str:
                     break_long_words=False,
                 )
             )
-    return "\n".join(lines) + "\n"
+    return "\n".join([*lines, *footer]) + "\n"
 
 
 def _emit(streams: dict[str, dict[str, Any]], fmt: str) -> None:
