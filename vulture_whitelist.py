@@ -68,3 +68,9 @@ streams_config.requested
 base.EventLog.delete_before
 # pydantic-settings: a settings source's hook
 settings.get_field_value
+
+# canary events: make_canary/canary_enabled are the canary producer's (eventplatform.retention.canary)
+from eventplatform.streamconfig import canary as streams_canary
+
+streams_canary.make_canary
+streams_canary.canary_enabled

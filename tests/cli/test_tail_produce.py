@@ -203,3 +203,23 @@ def test_tail_follows_new_events_in_a_separate_process(kafka_broker: Broker, tmp
     assert len(titles) == 2, titles
     first = int(titles[0][1:])
     assert titles == [f"f{first}", f"f{first + 1}"]  # two consecutive new events, in order
+
+
+def test_tail_hides_canary_events_unless_asked(tmp_path: Path) -> None:
+    stream = unique("test.canary.")
+    cfg = stream_config(tmp_path, stream)
+    log_url = f"sqlite://{tmp_path}/log"
+    canary = orjson.loads(event("the canary"))
+    canary["meta"] = {"domain": "canary"}
+    runner = CliRunner()
+    r = runner.invoke(
+        produce,
+        [stream, "--log", log_url, "--stream-config", cfg],
+        input=b"\n".join([event("before"), orjson.dumps(canary), event("after")]),
+    )
+    assert r.exit_code == 0, r.output
+    base = ["--log", log_url, "--stream-config", cfg, "--no-follow", "--from-beginning"]
+    r = runner.invoke(tail, [stream, *base])
+    assert [orjson.loads(x)["link_title"] for x in r.stdout.splitlines()] == ["before", "after"]
+    r = runner.invoke(tail, [stream, *base, "--canaries"])
+    assert [orjson.loads(x)["link_title"] for x in r.stdout.splitlines()] == ["before", "the canary", "after"]

@@ -24,6 +24,7 @@ import click
 import orjson
 
 from eventplatform.log import EventLog, Record, Start
+from eventplatform.streamconfig.canary import is_canary_value
 
 _RELATIVE = re.compile(r"^-?\s*(\d+(?:\.\d+)?)\s*(ms|s|sec|m|min|h|d|w)?$", re.IGNORECASE)
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -85,12 +86,15 @@ async def run_tail(
     fmt: str,
     limit: int | None,
     out: IO[bytes],
+    canaries: bool = False,
 ) -> int:
-    """Print records; returns how many were printed."""
+    """Print records; returns how many were printed. Canary events are skipped unless ``canaries``."""
     n = 0
     stream = log.consume(list(topics), start, follow=follow)
     try:
         async for record in stream:
+            if not canaries and is_canary_value(record.value):
+                continue
             if fmt == "pretty":
                 out.write(_pretty(record))
             else:
@@ -119,6 +123,7 @@ async def run_tail(
 @click.option("--stream-config", default=None, help="Stream config file or URL. [default: serve's]")
 @click.option("--format", "fmt", type=click.Choice(["json", "pretty"]), default="json", show_default=True)
 @click.option("-n", "--limit", type=click.IntRange(min=1), default=None, help="Stop after N events.")
+@click.option("--canaries", is_flag=True, help="Also print canary events (meta.domain = canary).")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), help="eventplatform.yaml to read.")
 def tail(
     streams: tuple[str, ...],
@@ -129,6 +134,7 @@ def tail(
     stream_config: str | None,
     fmt: str,
     limit: int | None,
+    canaries: bool,
     config_file: str | None,
 ) -> None:
     """Print the events of STREAM... (all datacenter topics) as JSON lines."""
@@ -158,7 +164,14 @@ def tail(
                     if t not in topics:
                         topics.append(t)
             return await run_tail(
-                log, topics, start, follow=follow, fmt=fmt, limit=limit, out=sys.stdout.buffer
+                log,
+                topics,
+                start,
+                follow=follow,
+                fmt=fmt,
+                limit=limit,
+                out=sys.stdout.buffer,
+                canaries=canaries,
             )
         finally:
             await log.close()
