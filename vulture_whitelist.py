@@ -12,7 +12,7 @@ from eventplatform.intake import builder
 from eventplatform.log import base
 from eventplatform.log.kafka import log as kafka_log
 from eventplatform.schemas import cli, cli_checks
-from eventplatform.streamconfig import cli as streams_cli
+from eventplatform.cli import streams as streams_cli
 from eventplatform.streamconfig import config as streams_config
 
 # click commands: registered on their group by the decorator, called by click
@@ -68,9 +68,12 @@ streams_config.requested
 base.EventLog.delete_before
 # pydantic-settings: a settings source's hook
 settings.get_field_value
+# legacy: the bundled legacy example stream's name, for tests and docs
+examples.NAVIGATION_TIMING_STREAM
+settings.LegacySettings.database  # the default --db of `eventplatform legacy mysql|purge`
 
-# canary events: make_canary/canary_enabled are the canary producer's (eventplatform.retention.canary)
-from eventplatform.streamconfig import canary as streams_canary
+# eventplatform.client: the public API of the Python client (used by applications and tests/client)
+from eventplatform.client import base as client_base, sync as client_sync
 
-streams_canary.make_canary
-streams_canary.canary_enabled
+client_base.ClientBase.stats
+client_sync.EventClient.closed

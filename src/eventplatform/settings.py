@@ -181,6 +181,22 @@ class EventStreamsSettings(Section):
     log_id: str | None = None  # names the log in ids (default: from the log URL); same id = same offsets
 
 
+def _revisions(value: Any) -> Any:
+    """``{Schema: {revision: version}}``, also as YAML text (environment)."""
+    return yaml.safe_load(value) if isinstance(value, str) else value
+
+
+class LegacySettings(Section):
+    """Legacy EventLogging (eventplatform.legacy): the beacon and its capsule."""
+
+    # largest beacon query string, bytes: the historical 1,014 that varnishncsa kept (longer ones were cut)
+    max_query_size: Size = 1014
+    # schema -> metawiki revision -> version of /analytics/legacy/<schema>/; a schema not listed: latest
+    revisions: Annotated[dict[str, dict[int, str]], BeforeValidator(_revisions)] = Field(default_factory=dict)
+    dev: Flag = False  # development mode: warn on the console for each oversized beacon
+    database: str | None = None  # mysql://USER[:PASS]@HOST[:PORT]/log of `legacy mysql` and `legacy purge`
+
+
 # flat key (file, environment, command line) -> (section, field)
 KEYS: dict[str, tuple[str, str]] = {
     "host": ("server", "host"),
@@ -203,6 +219,7 @@ KEYS: dict[str, tuple[str, str]] = {
     "schema_base_uris": ("schemas", "base_uris"),
     "schema_file_extension": ("schemas", "file_extension"),
     "allow_absolute_schema_uris": ("schemas", "allow_absolute_uris"),
+    "dev": ("legacy", "dev"),
 }
 OPEN_SECTIONS = ("eventstreams", "lake", "retention", "legacy")
 
@@ -223,7 +240,7 @@ class Settings(BaseSettings):
     eventstreams: EventStreamsSettings = Field(default_factory=EventStreamsSettings)
     lake: OpenSection = Field(default_factory=OpenSection)
     retention: OpenSection = Field(default_factory=OpenSection)
-    legacy: OpenSection = Field(default_factory=OpenSection)
+    legacy: LegacySettings = Field(default_factory=LegacySettings)
 
     @classmethod
     def settings_customise_sources(

@@ -11,11 +11,13 @@ from eventplatform import __version__
 # name -> "module:attribute" of a click command or group; each part owns its own commands.
 SUBCOMMANDS: dict[str, str] = {
     "schema": "eventplatform.schemas.cli:schema",
-    "streams": "eventplatform.streamconfig.cli:streams",
+    "streams": "eventplatform.cli.streams:streams",
     "serve": "eventplatform.cli.serve:serve",
     "tail": "eventplatform.cli.tail:tail",
     "produce": "eventplatform.cli.produce:produce",
     "eventstreams": "eventplatform.cli.eventstreams:eventstreams",
+    "canary": "eventplatform.retention.cli:canary",
+    "replay": "eventplatform.retention.cli:replay",
 }
 
 
