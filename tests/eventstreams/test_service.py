@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from openapi_spec_validator import validate
 
 from tests.eventstreams.conftest import Server, event, new_stream, post, sse, start_platform
 from tests.gate.conftest import EXE
@@ -82,6 +83,7 @@ def test_service_routes_and_spec(pair: tuple[Server, Server]) -> None:
         enum = next(p for p in params if p["name"] == "streams")["schema"]["enum"]
         assert {"live.alias", "live.alias_target", "eventplatform.error.validation"} <= set(enum)
         assert "/v2/stream/live.alias_target" in spec["paths"]
+        validate(spec)  # still OpenAPI 3 with the streams added
     assert "eventstreams_client_connections_total" in httpx.get(streams.url + "/metrics", timeout=10).text
 
 
