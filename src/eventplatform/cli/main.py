@@ -16,8 +16,12 @@ SUBCOMMANDS: dict[str, str] = {
     "tail": "eventplatform.cli.tail:tail",
     "produce": "eventplatform.cli.produce:produce",
     "eventstreams": "eventplatform.cli.eventstreams:eventstreams",
+    "refine": "eventplatform.lake.cli:refine",
+    "query": "eventplatform.lake.cli:query",
+    "lake": "eventplatform.lake.cli:lake",
     "canary": "eventplatform.retention.cli:canary",
     "replay": "eventplatform.retention.cli:replay",
+    "purge": "eventplatform.retention.cli:purge",
 }
 
 

@@ -48,14 +48,22 @@ from eventplatform.cli.options import load_settings_and_streams
     help="Post canary events to this intake every INTERVAL (e.g. 1h), as `eventplatform canary`. "
     "[default: off]",
 )
-def serve(config_file: str | None, canary_interval: str | None, **options: object) -> None:
+@click.option(
+    "--purge-interval",
+    default=None,
+    help="Run `eventplatform purge --yes` every INTERVAL (e.g. 1d) with the configured retention. "
+    "[default: off]",
+)
+def serve(
+    config_file: str | None, canary_interval: str | None, purge_interval: str | None, **options: object
+) -> None:
     """Run the intake service (EventGate-compatible POST /v1/events)."""
     from eventplatform.gate.server import ListenError
     from eventplatform.gate.server import serve as run
 
     # the stream config is loaded here too: fail fast and clearly, before any worker starts
     settings, _ = load_settings_and_streams(config_file, options)
-    jobs = _start_jobs(settings, config_file, canary_interval)
+    jobs = _start_jobs(settings, config_file, canary_interval, purge_interval)
     try:
         run(settings)
     except ListenError as exc:
@@ -67,15 +75,24 @@ def serve(config_file: str | None, canary_interval: str | None, **options: objec
             stop_jobs(jobs)
 
 
-def _start_jobs(settings: object, config_file: str | None, canary_interval: str | None) -> list[object]:
+def _start_jobs(
+    settings: object, config_file: str | None, canary_interval: str | None, purge_interval: str | None
+) -> list[object]:
     """The scheduled operations jobs of eventplatform.retention.schedule (none unless asked)."""
-    if not canary_interval:
+    if not canary_interval and not purge_interval:
         return []
     from eventplatform.retention.durations import parse_duration
     from eventplatform.retention.schedule import start_job
 
-    try:
-        seconds = parse_duration(canary_interval)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--canary-interval") from None
-    return [start_job(["canary", "--every", f"{seconds}s"], settings, config_file)]
+    jobs: list[list[str]] = []
+    for flag, value, args in (
+        ("--canary-interval", canary_interval, ["canary"]),
+        ("--purge-interval", purge_interval, ["purge", "--yes"]),
+    ):
+        if value:
+            try:
+                seconds = parse_duration(value)
+            except ValueError as exc:
+                raise click.BadParameter(str(exc), param_hint=flag) from None
+            jobs.append([*args, "--every", f"{seconds}s"])
+    return [start_job(job, settings, config_file) for job in jobs]

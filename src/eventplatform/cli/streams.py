@@ -84,6 +84,13 @@ def table(streams: dict[str, dict[str, Any]], width: int) -> str:
     if sum(widths) + 2 * (len(widths) - 1) > width and len(widths[2:3]) == 1:
         columns[2] = "service"  # the long header is what usually pushes a small table over 80 columns
         widths[2] = max([len("service"), *(len(r[2]) for r in rows)])
+    footer = []
+    if sum(widths) + 2 * (len(widths) - 1) > width and len({r[2] for r in rows}) == 1:
+        # still too wide, and every stream has the same service: say it once, under the table
+        footer = [f"(service of every stream: {rows[0][2] or '-'})"]
+        del columns[2], widths[2]
+        for row in rows:
+            del row[2]
     lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip()]
     for row, (name, s) in zip(rows, streams.items(), strict=True):
         lines.append("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
@@ -99,7 +106,7 @@ def table(streams: dict[str, dict[str, Any]], width: int) -> str:
                     break_long_words=False,
                 )
             )
-    return "\n".join(lines) + "\n"
+    return "\n".join([*lines, *footer]) + "\n"
 
 
 def _emit(streams: dict[str, dict[str, Any]], fmt: str) -> None:

@@ -7,9 +7,11 @@ calls its module; the modules know nothing of click.
 from __future__ import annotations
 
 import asyncio
+import re
 import sys
 import time
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -306,3 +308,142 @@ def replay(
             err=True,
         )
     sys.exit(1 if report.still_failing else 0)
+
+
+# -- purge -------------------------------------------------------------------------------------------
+
+DEFAULT_LAKE = "./.eventplatform/lake"
+
+
+def lake_dir(given: str | None, settings: Any) -> Path:
+    return Path(given or getattr(settings.lake, "directory", None) or DEFAULT_LAKE).resolve()
+
+
+def _older_than(text: str, now: datetime) -> float:
+    """``90d``/``90`` (days) or a date ``2026-09-01`` -> days before now's hour."""
+    text = text.strip()
+    if re.fullmatch(r"\d+(\.\d+)?", text):
+        return float(text)
+    try:
+        return parse_duration(text) / 86400
+    except ValueError:
+        pass
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise click.BadParameter(
+            f"{text!r} is neither an age (90d, 90) nor a date (2026-09-01)", param_hint="--older-than"
+        ) from None
+    when = when if when.tzinfo else when.replace(tzinfo=UTC)
+    return (now.replace(minute=0, second=0, microsecond=0) - when).total_seconds() / 86400
+
+
+@click.command("purge")
+@click.option(
+    "--older-than",
+    default=None,
+    help="Age of what goes: 90d, 90 (days) or a date. "
+    "[default: retention.older_than, else 90d]; per stream: retention_days in the stream config",
+)
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Show what would go and its checksum; delete nothing (the default without --yes).",
+)
+@click.option("--yes", is_flag=True, help="Delete (without it nothing is deleted).")
+@click.option(
+    "--checksum", default=None, help="Delete only if what would go has this checksum (from a dry run)."
+)
+@click.option(
+    "--allowed-interval",
+    type=float,
+    default=None,
+    help="Refuse if anything to delete is more "
+    "than this many days older than its threshold. [default: retention.allowed_interval_days, "
+    "else 3]",
+)
+@click.option("--lake", default=None, help=f"Lake directory. [default: lake.directory, else {DEFAULT_LAKE}]")
+@click.option("--no-log", is_flag=True, help="Leave the event log alone (lake only).")
+@click.option(
+    "--every",
+    callback=_duration("--every"),
+    help="Repeat forever, e.g. 1d (serve --purge-interval runs this).",
+)
+@with_common
+def purge(
+    older_than: str | None,
+    dry_run: bool,
+    yes: bool,
+    checksum: str | None,
+    allowed_interval: float | None,
+    lake: str | None,
+    no_log: bool,
+    every: float | None,
+    config_file: str | None,
+    **options: Any,
+) -> None:
+    """Delete event data older than the retention period from the lake and the log."""
+    from eventplatform.retention import purge as p
+
+    if dry_run and yes:
+        raise click.UsageError("--dry-run and --yes exclude each other")
+    settings = _settings(config_file, options)
+    config = _streams(settings)
+    lake_root = lake_dir(lake, settings)
+    minimum = float(section(settings, "minimum_days", 1))
+    allowed = allowed_interval if allowed_interval is not None else section(settings, "allowed_interval_days")
+    allowed = 3.0 if allowed is None else float(allowed)
+    age = older_than or str(section(settings, "older_than", "90d"))
+
+    async def once() -> int:
+        now = datetime.now(UTC)
+        policy = p.Policy(config, _older_than(age, now), minimum, now)
+        log = None if no_log else _open_log(settings.log.url)
+        try:
+            try:
+                plan = await p.make_plan(policy, lake=lake_root, log=log, allowed_days=allowed)
+            except p.PurgeRefused as exc:
+                click.echo(f"purge refused: {exc}", err=True)
+                return 2
+            digest = plan.checksum(lake_root)
+            for line in plan.lines(lake_root):
+                click.echo(line)
+            if plan.empty:
+                click.echo("nothing to purge", err=True)
+                return 0
+            if not yes:
+                click.echo(
+                    f"dry run: nothing deleted. checksum {digest}; to delete exactly this: "
+                    f"eventplatform purge … --yes --checksum {digest}",
+                    err=True,
+                )
+                return 0
+            if checksum is not None and checksum != digest:
+                click.echo(
+                    f"purge refused: what would go has checksum {digest}, not {checksum}: review "
+                    "it again (dry run)",
+                    err=True,
+                )
+                return 2
+            done = await p.execute(plan, lake=lake_root, log=log)
+            click.echo(
+                f"purged {done['directories']} lake directories and {done['records']} log records "
+                f"(checksum {digest})",
+                err=True,
+            )
+            return 0
+        finally:
+            if log is not None:
+                await log.close()
+
+    if every:
+        from eventplatform.retention.canary import repeat
+
+        async def forever() -> None:
+            async def run() -> None:
+                await once()
+
+            await repeat(every, run)
+
+        asyncio.run(forever())
+    sys.exit(asyncio.run(once()))
