@@ -107,10 +107,14 @@ class GateApp:
         worker_index: int = 0,
         extra_routes: Sequence[BaseRoute] = (),
         freeze_gc: bool = False,
+        parts: Sequence[Any] = (),
     ) -> None:
         self.settings = settings
         self.worker_index = worker_index
         self.freeze_gc = freeze_gc
+        # other parts on the same port (e.g. eventstreams.service.EventStreams): each answers the paths
+        # under its ``prefixes`` itself (own headers, streaming without gzip) and gets ``startup(intake)``
+        self.parts = list(parts)
         given = {"registry": registry, "streams": streams, "log": log}
         self._given: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
         self.intake: Intake | None = None
@@ -144,6 +148,8 @@ class GateApp:
     async def startup(self) -> None:
         self.intake = await build(self.settings, **self._given)
         self.pipeline = self.intake.pipeline
+        for part in self.parts:
+            await part.startup(self.intake)
         if "log" not in self._given and self.worker_index == 0:
             await self.intake.create_topics()
         # only header->field mappings beyond the two read anyway need every request header decoded
@@ -152,6 +158,8 @@ class GateApp:
     async def shutdown(self) -> None:
         if self._hasty_tasks:
             await asyncio.wait(set(self._hasty_tasks), timeout=10)
+        for part in self.parts:
+            await part.shutdown()
         if self.intake is not None:
             await self.intake.close()
 
@@ -176,6 +184,10 @@ class GateApp:
             if (path == "/v1/events" or path == "/v1/events/") and scope["method"] == "POST":
                 await self._post_events(scope, receive, send)
                 return
+            for part in self.parts:
+                if path.startswith(part.prefixes):
+                    await part(scope, receive, send)
+                    return
             send = self._with_headers(send, scope)
         await self.starlette(scope, receive, send)
 
@@ -359,7 +371,10 @@ class GateApp:
 
     async def _root(self, request: Request) -> Response:
         if "spec" in request.query_params:
-            return Response(orjson.dumps(self.spec()), media_type="application/json")
+            spec = self.spec()
+            for part in self.parts:  # e.g. the configured streams as the enum of /v2/stream/{streams}
+                spec = part.extend_spec(copy.deepcopy(spec))
+            return Response(orjson.dumps(spec), media_type="application/json")
         if "doc" in request.query_params:
             return HTMLResponse(_doc_page(self.spec()))
         return await self._not_found(request, Exception())
@@ -435,6 +450,8 @@ class GateApp:
 
     async def _metrics(self, _request: Request) -> Response:
         data, content_type = self.metrics.exposition()
+        for part in self.parts:
+            data += part.metrics.exposition()
         return Response(data, media_type=content_type)
 
 

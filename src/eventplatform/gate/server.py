@@ -60,7 +60,12 @@ def run_worker(
     install()
     configure_access_log()
 
-    app = GateApp(settings, worker_index=index, freeze_gc=True)
+    parts = []
+    if settings.eventstreams.enabled:  # live streams and the console on the same port
+        from eventplatform.eventstreams.service import EventStreams
+
+        parts.append(EventStreams(settings))
+    app = GateApp(settings, worker_index=index, freeze_gc=True, parts=parts)
     config = uvicorn.Config(
         app,
         loop="uvloop",
@@ -74,6 +79,10 @@ def run_worker(
         backlog=2048,
     )
     server = uvicorn.Server(config) if counts is None else BalancedServer(config, sock, counts, index)
+    if parts:
+        from eventplatform.eventstreams.server import stop_streams
+
+        stop_streams(server, parts[0])
     sockets = [sock] if counts is None else []
     profile_dir = os.environ.get("EVENTPLATFORM_PROFILE_DIR")
     if not profile_dir:
