@@ -11,7 +11,7 @@ from pathlib import Path
 import orjson
 
 from eventplatform.cli.streams import table
-from eventplatform.examples import LINK_HOVER_STREAM, TEST_STREAM
+from eventplatform.examples import LINK_HOVER_STREAM, NAVIGATION_TIMING_STREAM, TEST_STREAM
 
 EXE = str(Path(sys.executable).with_name("eventplatform"))
 
@@ -32,10 +32,13 @@ def test_list_and_show_default_to_the_bundled_config_in_80_columns(tmp_path: Pat
     done = cli("streams", "list", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
-    assert lines[0].split() == ["stream", "schema_title", "service"]
-    assert [line.split()[0] for line in lines[1:]] == [
+    # every bundled stream has the same service: said once under the table, so it fits 80 columns
+    assert lines[0].split() == ["stream", "schema_title"]
+    assert lines[-1] == "(service of every stream: eventplatform)"
+    assert [line.split()[0] for line in lines[1:-1]] == [
         LINK_HOVER_STREAM,
         TEST_STREAM,
+        NAVIGATION_TIMING_STREAM,
         "/^[A-Za-z0-9_.-]+\\.error\\.validation$/",
     ]
     assert max(len(line) for line in lines) <= 80, done.stdout
@@ -68,3 +71,14 @@ def test_table_wraps_topics_not_columns() -> None:
     assert all(len(line) <= 80 for line in out.splitlines()), out
     assert out.splitlines()[1].split() == ["some.rather.long.stream.name", "a/b"]
     assert ", ".join(topics) == " ".join(" ".join(out.splitlines()[2:]).split()).removeprefix("topics: ")
+    wide = {
+        "s" * 50: {"schema_title": "t" * 20, "destination_event_service": "eventgate-analytics-external"},
+        "x": {"schema_title": "t", "destination_event_service": "eventgate-main"},
+    }
+    assert table(wide, 80).splitlines() == [  # what does not fit goes under each stream
+        "stream" + " " * 46 + "schema_title",
+        "s" * 50 + "  " + "t" * 20,
+        "  service: eventgate-analytics-external",
+        "x" + " " * 51 + "t",
+        "  service: eventgate-main",
+    ]

@@ -70,7 +70,8 @@ def _sample(value: Any) -> str:
 
 def table(streams: dict[str, dict[str, Any]], width: int) -> str:
     """Columns stream, schema_title, destination_event_service (and sample when any stream has one), the
-    topics on a line of their own when they differ from [stream]; nothing wraps inside a column."""
+    topics on a line of their own when they differ from [stream]; nothing wraps inside a column. Columns that
+    still do not fit ``width`` (from the right) go on that line too."""
     columns = ["stream", "schema_title", "destination_event_service"]
     rows = [
         [name, _short(s.get("schema_title")), _short(s.get("destination_event_service"))]
@@ -84,22 +85,35 @@ def table(streams: dict[str, dict[str, Any]], width: int) -> str:
     if sum(widths) + 2 * (len(widths) - 1) > width and len(widths[2:3]) == 1:
         columns[2] = "service"  # the long header is what usually pushes a small table over 80 columns
         widths[2] = max([len("service"), *(len(r[2]) for r in rows)])
-    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip()]
+    footer = []
+    if sum(widths) + 2 * (len(widths) - 1) > width and len({r[2] for r in rows}) == 1:
+        # still too wide, and every stream has the same service: say it once, under the table
+        footer = [f"(service of every stream: {rows[0][2] or '-'})"]
+        del columns[2], widths[2]
+        for row in rows:
+            del row[2]
+    shown = 1
+    while shown < len(columns) and sum(widths[: shown + 1]) + 2 * shown <= width:
+        shown += 1
+    lines = ["  ".join(c.ljust(w) for c, w in zip(columns[:shown], widths, strict=False)).rstrip()]
     for row, (name, s) in zip(rows, streams.items(), strict=True):
-        lines.append("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
+        lines.append("  ".join(v.ljust(w) for v, w in zip(row[:shown], widths, strict=False)).rstrip())
+        details = [f"{c}: {v}" for c, v in zip(columns[shown:], row[shown:], strict=True) if v]
         topics = s.get("topics") or []
         if topics and topics != [name]:
+            details.append("topics: " + ", ".join(topics))
+        if details:
             lines.extend(
                 textwrap.wrap(
-                    ", ".join(topics),
+                    "  ".join(details),
                     width=max(width, 40),
-                    initial_indent="  topics: ",
-                    subsequent_indent="          ",
+                    initial_indent="  ",
+                    subsequent_indent="    ",
                     break_on_hyphens=False,
                     break_long_words=False,
                 )
             )
-    return "\n".join(lines) + "\n"
+    return "\n".join([*lines, *footer]) + "\n"
 
 
 def _emit(streams: dict[str, dict[str, Any]], fmt: str) -> None:
