@@ -172,7 +172,9 @@ def schema_versions(base_uris: list[str], title: str) -> list[str]:
     return sorted(found, key=semver_key)
 
 
-def stream_entry(name: str, settings: Mapping[str, Any], versions: list[str], topics: list[str]) -> dict[str, Any]:
+def stream_entry(
+    name: str, settings: Mapping[str, Any], versions: list[str], topics: list[str]
+) -> dict[str, Any]:
     """One stream of ``/v2/api/streams``."""
     described = {k: settings[k] for k in DESCRIPTIVE if settings.get(k) is not None}
     for key, value in settings.items():  # anything else descriptive the config carries (x_owner, …)

@@ -1,8 +1,8 @@
 """``eventplatform eventstreams``: the live streams as a service of their own (the reference's shape), for
 when the read side scales apart from intake. One process: the hub fans each topic out to every client.
 
-Besides ``/v2/`` it answers the reference's service routes: ``/`` (303 to the console's home, the catalog), ``/?spec``,
-``/robots.txt``, ``/rc`` (301 to ``/?doc``), ``/_info`` and ``/metrics``.
+Besides ``/v2/`` it answers the reference's service routes: ``/`` (303 to the console's home, the
+catalog), ``/?spec``, ``/robots.txt``, ``/rc`` (301 to ``/?doc``), ``/_info`` and ``/metrics``.
 """
 
 from __future__ import annotations

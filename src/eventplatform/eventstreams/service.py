@@ -267,7 +267,8 @@ class EventStreams:
             try:
                 compiled = await self.intake_registry().get(f"/{title}/{version}")
             except Exception as exc:
-                problem = {"status": 404, "type": "not_found", "title": "Schema Not Found", "detail": str(exc)}
+                problem = {"status": 404, "type": "not_found", "title": "Schema Not Found"}
+                problem["detail"] = str(exc)
                 await self._respond(send, 404, orjson.dumps(problem), b"application/problem+json")
                 return
             body = compiled.schema
