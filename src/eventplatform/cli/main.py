@@ -15,6 +15,7 @@ SUBCOMMANDS: dict[str, str] = {
     "serve": "eventplatform.cli.serve:serve",
     "tail": "eventplatform.cli.tail:tail",
     "produce": "eventplatform.cli.produce:produce",
+    "legacy": "eventplatform.legacy.cli:legacy",
     "canary": "eventplatform.retention.cli:canary",
     "replay": "eventplatform.retention.cli:replay",
     "purge": "eventplatform.retention.cli:purge",
