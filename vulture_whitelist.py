@@ -11,6 +11,7 @@ from eventplatform.gate import uvicorn_patches
 from eventplatform.intake import builder
 from eventplatform.log import base
 from eventplatform.log.kafka import log as kafka_log
+from eventplatform.lake import cli as lake_cli, naming as lake_naming
 from eventplatform.schemas import cli, cli_checks
 from eventplatform.cli import streams as streams_cli
 from eventplatform.streamconfig import config as streams_config
@@ -26,6 +27,13 @@ cli_checks.check_cmd
 cli_checks.diff_cmd
 streams_cli.list_streams
 streams_cli.show_streams
+lake_cli.refine
+lake_cli.lake_tables
+lake_cli.lake_describe
+lake_cli.lake_status
+lake_cli.lake_ddl
+# the inverse of Hour.path: the reference's partition-path test vector (tests/lake) reads raw paths with it
+lake_naming.Hour.from_path
 
 # signal handler signature (signum, frame) imposed by signal.signal
 server.signum
