@@ -68,3 +68,5 @@ streams_config.requested
 base.EventLog.delete_before
 # pydantic-settings: a settings source's hook
 settings.get_field_value
+# gate.app: the routes served before Starlette's routing, read by tests/gate/test_openapi.py
+app.GateApp.RAW_ROUTES

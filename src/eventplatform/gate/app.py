@@ -68,6 +68,7 @@ CSP = (
     "base-uri 'self'; frame-ancestors 'self'"
 )
 GZIP_MIN = 1024
+EVENTS_PATHS = ("/v1/events", "/v1/events/")  # POST there is the raw hot-path handler, not a Route
 MAX_PENDING_HASTY = 1000  # hasty batches processed in the background at once, per worker
 
 
@@ -95,6 +96,9 @@ class GateApp:
     """ASGI entry point. Build with :func:`create_app`; the intake (registry, stream config, log,
     pipeline) is built from the settings in the lifespan, with the components given here (tests)."""
 
+    # routes served before Starlette's routing (path -> methods), for tests/gate/test_openapi.py
+    RAW_ROUTES: dict[str, tuple[str, ...]] = {p: ("POST",) for p in EVENTS_PATHS}
+
     def __init__(
         self,
         settings: Settings,
@@ -121,13 +125,14 @@ class GateApp:
         self._hasty_tasks: set[asyncio.Task[Any]] = set()
         self._want_headers = False  # set in startup() from the pipeline's header->field mapping
         self._spec: dict[str, Any] | None = None
+        self.draining = False  # set by the server on SIGTERM/SIGINT: /healthz/ready answers 503 from then on
         self.starlette = Starlette(
             routes=[*self._routes(), *extra_routes],  # e.g. live streams or a web page, same process
             lifespan=self._lifespan,
             middleware=[Middleware(GZipMiddleware, minimum_size=GZIP_MIN, compresslevel=3)],
         )
         self.starlette.add_exception_handler(404, self._not_found)
-        self.starlette.add_exception_handler(405, self._not_found)
+        self.starlette.add_exception_handler(405, self._method_not_allowed)
 
     # -- lifecycle -----------------------------------------------------------------------------------
 
@@ -168,7 +173,7 @@ class GateApp:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             path = scope["path"]
-            if (path == "/v1/events" or path == "/v1/events/") and scope["method"] == "POST":
+            if path in EVENTS_PATHS and scope["method"] == "POST":
                 await self._post_events(scope, receive, send)
                 return
             send = self._with_headers(send, scope)
@@ -324,12 +329,14 @@ class GateApp:
                 methods=["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD"],
             ),
             Route("/_info/{field}", self._info_field, methods=["GET"]),
-            Route("/v1/events", self._events_other, methods=["GET", "OPTIONS", "PUT", "DELETE", "PATCH"]),
-            Route("/v1/events/", self._events_other, methods=["GET", "OPTIONS", "PUT", "DELETE", "PATCH"]),
+            Route("/v1/events", self._events_options, methods=["OPTIONS"]),  # POST: the raw handler
+            Route("/v1/events/", self._events_options, methods=["OPTIONS"]),
             Route("/v1/_test/events", self._test_events, methods=["GET"]),
             Route("/v1/stream-configs", self._stream_configs, methods=["GET"]),
             Route("/v1/stream-configs/{streams}", self._stream_configs, methods=["GET"]),
             Route("/metrics", self._metrics, methods=["GET"]),
+            Route("/healthz/live", self._live, methods=["GET"]),
+            Route("/healthz/ready", self._ready, methods=["GET"]),
         ]
 
     async def _not_found(self, request: Request, _exc: Exception) -> Response:
@@ -373,10 +380,31 @@ class GateApp:
             headers={"location": home},
         )
 
-    async def _events_other(self, request: Request) -> Response:
-        if request.method == "OPTIONS":
-            return PlainTextResponse("POST", headers={"allow": "POST"})
-        return await self._not_found(request, Exception())
+    async def _method_not_allowed(self, request: Request, exc: Exception) -> Response:
+        """405 with the methods the path has (RFC 9110), the body in EventGate's 404 form: the path
+        exists, the method does not (EventGate answers 404 here; the spec and this server say 405)."""
+        allow = (getattr(exc, "headers", None) or {}).get("Allow", "")
+        if request.url.path in EVENTS_PATHS:
+            allow = "POST, OPTIONS"  # POST is served before Starlette's routing
+        return HTMLResponse(
+            f"<pre>Cannot {html.escape(request.method)} {html.escape(request.url.path)}</pre>\n",
+            status_code=405,
+            headers={"allow": allow},
+        )
+
+    async def _events_options(self, _request: Request) -> Response:
+        return PlainTextResponse("POST", headers={"allow": "POST"})
+
+    async def _live(self, _request: Request) -> Response:
+        """Liveness: the event loop answers. Never fails while draining (a restart would cut the drain)."""
+        return Response(b'{"status":"live"}', media_type="application/json")
+
+    async def _ready(self, _request: Request) -> Response:
+        """Readiness: 503 from the drain's start, so that load balancers stop sending new requests while
+        the requests already sent are still answered."""
+        if self.draining:
+            return Response(b'{"status":"draining"}', status_code=503, media_type="application/json")
+        return Response(b'{"status":"ready"}', media_type="application/json")
 
     async def _test_events(self, request: Request) -> Response:
         events = copy.deepcopy(self.settings.server.test_events)

@@ -19,6 +19,7 @@ import time
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # the app (and prometheus-client) are imported only after the metrics mode is set
+    from eventplatform.gate.app import GateApp
     from eventplatform.gate.uvicorn_patches.balance import ConnectionCounts
     from eventplatform.settings import Settings
 
@@ -44,6 +45,15 @@ def bind_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
+def worker_app(settings: Settings, index: int = 0, *, freeze_gc: bool = False) -> GateApp:
+    """The ASGI app of one worker with every route it serves. The one place a worker's app is put
+    together: a part that serves HTTP in the same process adds its routes here (``extra_routes``), and
+    tests/gate/test_openapi.py checks this app's routes against gate/openapi.yaml, both ways."""
+    from eventplatform.gate.app import GateApp
+
+    return GateApp(settings, worker_index=index, freeze_gc=freeze_gc)
+
+
 def run_worker(
     settings: Settings, sock: socket.socket, index: int, counts: ConnectionCounts | None = None
 ) -> None:
@@ -51,13 +61,12 @@ def run_worker(
     workers), connections are accepted in turn with the other workers (see gate.uvicorn_patches.balance)."""
     import uvicorn
 
-    from eventplatform.gate.app import GateApp
     from eventplatform.gate.uvicorn_patches import install
     from eventplatform.gate.uvicorn_patches.balance import BalancedServer
 
     install()
 
-    app = GateApp(settings, worker_index=index, freeze_gc=True)
+    app = worker_app(settings, index, freeze_gc=True)
     config = uvicorn.Config(
         app,
         loop="uvloop",
