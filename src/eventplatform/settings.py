@@ -165,6 +165,22 @@ class SchemaSettings(Section):
     allow_absolute_uris: Flag = False
 
 
+def _revisions(value: Any) -> Any:
+    """``{Schema: {revision: version}}``, also as YAML text (environment)."""
+    return yaml.safe_load(value) if isinstance(value, str) else value
+
+
+class LegacySettings(Section):
+    """Legacy EventLogging (eventplatform.legacy): the beacon and its capsule."""
+
+    # largest beacon query string, bytes: the historical 1,014 that varnishncsa kept (longer ones were cut)
+    max_query_size: Size = 1014
+    # schema -> metawiki revision -> version of /analytics/legacy/<schema>/; a schema not listed: latest
+    revisions: Annotated[dict[str, dict[int, str]], BeforeValidator(_revisions)] = Field(default_factory=dict)
+    dev: Flag = False  # development mode: warn on the console for each oversized beacon
+    database: str | None = None  # mysql://USER[:PASS]@HOST[:PORT]/log of `legacy mysql` and `legacy purge`
+
+
 # flat key (file, environment, command line) -> (section, field)
 KEYS: dict[str, tuple[str, str]] = {
     "host": ("server", "host"),
@@ -187,6 +203,7 @@ KEYS: dict[str, tuple[str, str]] = {
     "schema_base_uris": ("schemas", "base_uris"),
     "schema_file_extension": ("schemas", "file_extension"),
     "allow_absolute_schema_uris": ("schemas", "allow_absolute_uris"),
+    "dev": ("legacy", "dev"),
 }
 OPEN_SECTIONS = ("eventstreams", "lake", "retention", "legacy")
 
@@ -207,7 +224,7 @@ class Settings(BaseSettings):
     eventstreams: OpenSection = Field(default_factory=OpenSection)
     lake: OpenSection = Field(default_factory=OpenSection)
     retention: OpenSection = Field(default_factory=OpenSection)
-    legacy: OpenSection = Field(default_factory=OpenSection)
+    legacy: LegacySettings = Field(default_factory=LegacySettings)
 
     @classmethod
     def settings_customise_sources(

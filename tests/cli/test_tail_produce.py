@@ -146,8 +146,17 @@ def check_tail_every_datacenter_since_a_time(log_url: str, tmp_path: Path) -> No
     r = runner.invoke(tail, [stream, "--since", "-1h", "--format", "pretty", "-n", "1", *base])
     assert r.stdout.startswith("# ") and ".test.tail." in r.stdout.splitlines()[0]
     assert '  "link_title": "new' in r.stdout
-    r = runner.invoke(tail, [stream, *base])  # default start is the end: nothing without --follow
+    r = runner.invoke(tail, [stream, *base])  # by default the last 10 events, oldest first, like tail(1)
+    assert r.exit_code == 0, r.output
+    assert [orjson.loads(line)["link_title"] for line in r.stdout.splitlines()] == ["old", "new", "newer"]
+    r = runner.invoke(tail, [stream, "--lines", "2", *base])
+    assert [orjson.loads(line)["link_title"] for line in r.stdout.splitlines()] == ["new", "newer"]
+    r = runner.invoke(tail, [stream, "--lines", "3", "-n", "1", *base])  # -n still stops after N
+    assert [orjson.loads(line)["link_title"] for line in r.stdout.splitlines()] == ["old"]
+    r = runner.invoke(tail, [stream, "--lines", "0", *base])  # 0: start at the end
     assert r.exit_code == 0 and r.stdout == ""
+    r = runner.invoke(tail, [stream, "--lines", "2", "--from-beginning", *base])
+    assert r.exit_code == 2 and "--lines" in r.output
 
 
 @kafka
@@ -203,3 +212,23 @@ def test_tail_follows_new_events_in_a_separate_process(kafka_broker: Broker, tmp
     assert len(titles) == 2, titles
     first = int(titles[0][1:])
     assert titles == [f"f{first}", f"f{first + 1}"]  # two consecutive new events, in order
+
+
+def test_tail_hides_canary_events_unless_asked(tmp_path: Path) -> None:
+    stream = unique("test.canary.")
+    cfg = stream_config(tmp_path, stream)
+    log_url = f"sqlite://{tmp_path}/log"
+    canary = orjson.loads(event("the canary"))
+    canary["meta"] = {"domain": "canary"}
+    runner = CliRunner()
+    r = runner.invoke(
+        produce,
+        [stream, "--log", log_url, "--stream-config", cfg],
+        input=b"\n".join([event("before"), orjson.dumps(canary), event("after")]),
+    )
+    assert r.exit_code == 0, r.output
+    base = ["--log", log_url, "--stream-config", cfg, "--no-follow", "--from-beginning"]
+    r = runner.invoke(tail, [stream, *base])
+    assert [orjson.loads(x)["link_title"] for x in r.stdout.splitlines()] == ["before", "after"]
+    r = runner.invoke(tail, [stream, *base, "--canaries"])
+    assert [orjson.loads(x)["link_title"] for x in r.stdout.splitlines()] == ["before", "the canary", "after"]

@@ -30,6 +30,7 @@ from starlette.routing import BaseRoute, Route
 
 from eventplatform import __version__
 from eventplatform.gate import responses as R
+from eventplatform.gate.beacon import BeaconRoutes
 from eventplatform.gate.metrics import GateMetrics
 from eventplatform.gate.request import (
     REQUEST_ID_MAX,
@@ -126,8 +127,10 @@ class GateApp:
         self._want_headers = False  # set in startup() from the pipeline's header->field mapping
         self._spec: dict[str, Any] | None = None
         self.draining = False  # set by the server on SIGTERM/SIGINT: /healthz/ready answers 503 from then on
+        self.beacon = BeaconRoutes(self)  # the legacy EventLogging beacon
         self.starlette = Starlette(
-            routes=[*self._routes(), *extra_routes],  # e.g. live streams or a web page, same process
+            # extra_routes: e.g. live streams or a web page, same process
+            routes=[*self._routes(), *self.beacon.routes(), *extra_routes],
             lifespan=self._lifespan,
             middleware=[Middleware(GZipMiddleware, minimum_size=GZIP_MIN, compresslevel=3)],
         )
