@@ -13,6 +13,7 @@ import gc
 import gzip
 import html
 import logging
+import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping, Sequence
 from pathlib import Path
@@ -110,10 +111,14 @@ class GateApp:
         worker_index: int = 0,
         extra_routes: Sequence[BaseRoute] = (),
         freeze_gc: bool = False,
+        parts: Sequence[Any] = (),
     ) -> None:
         self.settings = settings
         self.worker_index = worker_index
         self.freeze_gc = freeze_gc
+        # other parts on the same port (e.g. eventstreams.service.EventStreams): each answers the paths
+        # under its ``prefixes`` itself (own headers, streaming without gzip) and gets ``startup(intake)``
+        self.parts = list(parts)
         given = {"registry": registry, "streams": streams, "log": log}
         self._given: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
         self.intake: Intake | None = None
@@ -126,6 +131,7 @@ class GateApp:
         self._hasty_tasks: set[asyncio.Task[Any]] = set()
         self._want_headers = False  # set in startup() from the pipeline's header->field mapping
         self._spec: dict[str, Any] | None = None
+        self._part_routes: dict[int, list[tuple[re.Pattern[str], tuple[str, ...]]]] = {}
         self.draining = False  # set by the server on SIGTERM/SIGINT: /healthz/ready answers 503 from then on
         self.beacon = BeaconRoutes(self)  # the legacy EventLogging beacon
         self.starlette = Starlette(
@@ -147,6 +153,8 @@ class GateApp:
     async def startup(self) -> None:
         self.intake = await build(self.settings, **self._given)
         self.pipeline = self.intake.pipeline
+        for part in self.parts:
+            await part.startup(self.intake)
         if "log" not in self._given and self.worker_index == 0:
             await self.intake.create_topics()
         # only header->field mappings beyond the two read anyway need every request header decoded
@@ -155,6 +163,8 @@ class GateApp:
     async def shutdown(self) -> None:
         if self._hasty_tasks:
             await asyncio.wait(set(self._hasty_tasks), timeout=10)
+        for part in self.parts:
+            await part.shutdown()
         if self.intake is not None:
             await self.intake.close()
 
@@ -179,8 +189,32 @@ class GateApp:
             if path in EVENTS_PATHS and scope["method"] == "POST":
                 await self._post_events(scope, receive, send)
                 return
+            for part in self.parts:
+                if path.startswith(part.prefixes):
+                    allow = self._part_methods(part, path)
+                    if allow is None or scope["method"] in allow:
+                        await part(scope, receive, send)
+                    else:
+                        response = _not_allowed(scope["method"], path, ", ".join(allow))
+                        await response(scope, receive, self._with_headers(send, scope))
+                    return
             send = self._with_headers(send, scope)
         await self.starlette(scope, receive, send)
+
+    def _part_methods(self, part: Any, path: str) -> tuple[str, ...] | None:
+        """The methods of the part's route that ``path`` is, or None (not one of its routes: the part
+        answers, e.g. its 404). Another method gets the gate's 405 with ``Allow``."""
+        table = self._part_routes.get(id(part))
+        if table is None:
+            table = [
+                (re.compile("^" + re.sub(r"\\\{\w+\\\}", "[^/]+", re.escape(t)) + "$"), methods)
+                for t, methods in getattr(part, "ROUTES", {}).items()
+            ]
+            self._part_routes[id(part)] = table
+        for pattern, methods in table:
+            if pattern.match(path):
+                return methods
+        return None
 
     def _with_headers(self, send: Send, scope: Scope) -> Send:
         extra = self.headers
@@ -357,7 +391,10 @@ class GateApp:
 
     async def _root(self, request: Request) -> Response:
         if "spec" in request.query_params:
-            return Response(orjson.dumps(self.spec()), media_type="application/json")
+            spec = self.spec()
+            for part in self.parts:  # e.g. the configured streams as the enum of /v2/stream/{streams}
+                spec = part.extend_spec(copy.deepcopy(spec))
+            return Response(orjson.dumps(spec), media_type="application/json")
         if "doc" in request.query_params:
             return HTMLResponse(_doc_page(self.spec()))
         return await self._not_found(request, Exception())
@@ -389,11 +426,7 @@ class GateApp:
         allow = (getattr(exc, "headers", None) or {}).get("Allow", "")
         if request.url.path in EVENTS_PATHS:
             allow = "POST, OPTIONS"  # POST is served before Starlette's routing
-        return HTMLResponse(
-            f"<pre>Cannot {html.escape(request.method)} {html.escape(request.url.path)}</pre>\n",
-            status_code=405,
-            headers={"allow": allow},
-        )
+        return _not_allowed(request.method, request.url.path, allow)
 
     async def _events_options(self, _request: Request) -> Response:
         return PlainTextResponse("POST", headers={"allow": "POST"})
@@ -454,7 +487,17 @@ class GateApp:
 
     async def _metrics(self, _request: Request) -> Response:
         data, content_type = self.metrics.exposition()
+        for part in self.parts:
+            data += part.metrics.exposition()
         return Response(data, media_type=content_type)
+
+
+def _not_allowed(method: str, path: str, allow: str) -> Response:
+    return HTMLResponse(
+        f"<pre>Cannot {html.escape(method)} {html.escape(path)}</pre>\n",
+        status_code=405,
+        headers={"allow": allow},
+    )
 
 
 def _doc_page(spec: dict[str, Any]) -> str:

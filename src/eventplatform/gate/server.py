@@ -51,7 +51,12 @@ def worker_app(settings: Settings, index: int = 0, *, freeze_gc: bool = False) -
     tests/gate/test_openapi.py checks this app's routes against gate/openapi.yaml, both ways."""
     from eventplatform.gate.app import GateApp
 
-    return GateApp(settings, worker_index=index, freeze_gc=freeze_gc)
+    parts = []
+    if settings.eventstreams.enabled:  # live streams and the console on the same port
+        from eventplatform.eventstreams.service import EventStreams
+
+        parts.append(EventStreams(settings))
+    return GateApp(settings, worker_index=index, freeze_gc=freeze_gc, parts=parts)
 
 
 def run_worker(
@@ -67,6 +72,7 @@ def run_worker(
     install()
 
     app = worker_app(settings, index, freeze_gc=True)
+    parts = app.parts
     config = uvicorn.Config(
         app,
         loop="uvloop",
@@ -80,6 +86,10 @@ def run_worker(
         backlog=2048,
     )
     server = uvicorn.Server(config) if counts is None else BalancedServer(config, sock, counts, index)
+    if parts:
+        from eventplatform.eventstreams.server import stop_streams
+
+        stop_streams(server, parts[0])
     sockets = [sock] if counts is None else []
     profile_dir = os.environ.get("EVENTPLATFORM_PROFILE_DIR")
     if not profile_dir:
