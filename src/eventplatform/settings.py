@@ -119,6 +119,7 @@ class ServerSettings(Section):
     )
     cors: Flag = True
     csp: Flag = True
+    access_log: Flag = False  # one stderr line per request (gate.access)
 
     @property
     def resolved_workers(self) -> int:
@@ -207,6 +208,7 @@ KEYS: dict[str, tuple[str, str]] = {
     "test_events": ("server", "test_events"),
     "cors": ("server", "cors"),
     "csp": ("server", "csp"),
+    "access_log": ("server", "access_log"),
     "service_name": ("intake", "service_name"),
     "error_stream": ("intake", "error_stream"),
     "output": ("intake", "output"),

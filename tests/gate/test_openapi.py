@@ -51,7 +51,7 @@ def app_routes(app: GateApp) -> dict[str, set[str]]:
         raw.append(part.ROUTES)
     for table in raw:
         for path, methods in table.items():
-            routes.setdefault(path, set()).update(m.lower() for m in methods)
+            routes.setdefault(_template(path), set()).update(m.lower() for m in methods)
     for methods in routes.values():
         if "get" in methods:
             methods.discard("head")

@@ -31,6 +31,7 @@ from starlette.routing import BaseRoute, Route
 
 from eventplatform import __version__
 from eventplatform.gate import responses as R
+from eventplatform.gate.access import AccessLog
 from eventplatform.gate.beacon import BeaconRoutes
 from eventplatform.gate.metrics import GateMetrics
 from eventplatform.gate.request import (
@@ -124,6 +125,7 @@ class GateApp:
         self.intake: Intake | None = None
         self.pipeline: Pipeline | None = None
         self.metrics = GateMetrics()
+        self.access = AccessLog(settings.server.access_log, worker_index)
         self.headers = common_headers(settings.server)
         self._json_headers = [*self.headers, (b"content-type", b"application/json; charset=utf-8")]
         self._problem_headers = [*self.headers, (b"content-type", b"application/problem+json")]
@@ -207,7 +209,7 @@ class GateApp:
         table = self._part_routes.get(id(part))
         if table is None:
             table = [
-                (re.compile("^" + re.sub(r"\\\{\w+\\\}", "[^/]+", re.escape(t)) + "$"), methods)
+                (re.compile("^" + re.sub(r"\\\{\w+(:path)?\\\}", _param, re.escape(t)) + "$"), methods)
                 for t, methods in getattr(part, "ROUTES", {}).items()
             ]
             self._part_routes[id(part)] = table
@@ -220,17 +222,16 @@ class GateApp:
         extra = self.headers
         t0 = time.perf_counter()
         metrics = self.metrics
+        access = self.access
 
         async def wrapped(message: Message) -> None:
             if message["type"] == "http.response.start":
                 message["headers"] = [*message.get("headers", ()), *extra]
                 route = scope.get("route")
-                metrics.observe(
-                    scope["method"],
-                    getattr(route, "path", "other"),
-                    message["status"],
-                    time.perf_counter() - t0,
-                )
+                seconds = time.perf_counter() - t0
+                metrics.observe(scope["method"], getattr(route, "path", "other"), message["status"], seconds)
+                if access.enabled:
+                    access.request(scope, message["status"], seconds)
             await send(message)
 
         return wrapped
@@ -243,12 +244,16 @@ class GateApp:
         try:
             status = await self._handle_events(scope, receive, send)
         finally:
-            self.metrics.observe("POST", "/v1/events", status, time.perf_counter() - t0)
+            seconds = time.perf_counter() - t0
+            self.metrics.observe("POST", "/v1/events", status, seconds)
+            if self.access.enabled:
+                self.access.request(scope, status, seconds)
 
     async def _handle_events(self, scope: Scope, receive: Receive, send: Send) -> int:
         """Request reading (gate.request) -> pipeline -> response."""
         server = self.settings.server
         head = read_head(scope, self._want_headers)
+        self.access.note_request(head.request_id)
         try:
             body = await read_body(receive, head, server.max_body_size)
             if body is None:
@@ -267,6 +272,7 @@ class GateApp:
     async def _accept_hasty(self, send: Send, events: list[Any], ctx: RequestContext) -> int:
         """202 at once; the batch is processed in the background."""
         self.metrics.hasty.inc(len(events))
+        self.access.note_hasty(events)
         if len(self._hasty_tasks) >= MAX_PENDING_HASTY:
             # backpressure: a flood of hasty requests must not grow memory without bound
             await self._process_hasty(events, ctx)
@@ -288,6 +294,8 @@ class GateApp:
             reason = f"Encountered an unexpected error while processing events: {exc}"
             return await self._json(send, 500, reason, {"message": reason}, ctx.request_id)
         self.metrics.count(result, self._known_stream, self._known_schema)
+        self.access.processed(result)
+        self.access.note_batch(result)
         status, reason, body = R.batch_response(result)
         if status != 201 and logger.isEnabledFor(logging.DEBUG):
             for o in (*result.invalid, *result.error):
@@ -306,6 +314,7 @@ class GateApp:
         try:
             result = await self.pipeline.process(events, ctx, hasty=True)
             self.metrics.count(result, self._known_stream, self._known_schema)
+            self.access.processed(result)
         except Exception:
             logger.exception("hasty batch failed")
 
@@ -490,6 +499,11 @@ class GateApp:
         for part in self.parts:
             data += part.metrics.exposition()
         return Response(data, media_type=content_type)
+
+
+def _param(m: re.Match[str]) -> str:
+    """A path parameter of a part's route as a regex: ``{name}`` one segment, ``{name:path}`` several."""
+    return ".+" if m.group(1) else "[^/]+"
 
 
 def _not_allowed(method: str, path: str, allow: str) -> Response:
