@@ -74,7 +74,7 @@ def test_standalone_reads_what_intake_writes(pair: tuple[Server, Server]) -> Non
 def test_service_routes_and_spec(pair: tuple[Server, Server]) -> None:
     intake, streams = pair
     r = httpx.get(streams.url + "/", timeout=10)
-    assert r.status_code == 303 and r.headers["location"] == "/v2/ui"
+    assert r.status_code == 303 and r.headers["location"] == "/v2/catalog"
     assert httpx.get(streams.url + "/robots.txt", timeout=10).text == "User-agent: *\nDisallow: /\n"
     assert httpx.get(streams.url + "/rc", timeout=10).status_code == 301
     for server in (streams, intake):  # alone and mounted in serve: the streams are the path's enum

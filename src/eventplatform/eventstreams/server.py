@@ -1,8 +1,8 @@
 """``eventplatform eventstreams``: the live streams as a service of their own (the reference's shape), for
 when the read side scales apart from intake. One process: the hub fans each topic out to every client.
 
-Besides ``/v2/`` it answers the reference's service routes: ``/`` (303 to the console), ``/?spec``,
-``/robots.txt``, ``/rc`` (301 to ``/?doc``), ``/_info`` and ``/metrics``.
+Besides ``/v2/`` it answers the reference's service routes: ``/`` (303 to the console's home, the
+catalog), ``/?spec``, ``/robots.txt``, ``/rc`` (301 to ``/?doc``), ``/_info`` and ``/metrics``.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ class StandaloneApp:
         elif path == "/" and query.startswith(b"spec"):
             await self.part._respond(send, 200, orjson.dumps(self.part.own_spec()), b"application/json")
         elif path == "/":
-            await self.part._respond(send, 303, b"", b"text/plain", [(b"location", b"/v2/ui")])
+            await self.part._respond(send, 303, b"", b"text/plain", [(b"location", b"/v2/catalog")])
         elif path == "/rc":
             await self.part._respond(send, 301, b"", b"text/plain", [(b"location", b"/?doc")])
         elif path == "/robots.txt":

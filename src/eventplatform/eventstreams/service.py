@@ -11,6 +11,7 @@ datacenter's intake writes, and existing ``<datacenter>.<stream>`` topics of oth
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import time
@@ -18,11 +19,13 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, MutableMapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
 
 import orjson
 import yaml
 
 from eventplatform import __version__
+from eventplatform.eventstreams.catalog import RateCounter, schema_versions, stream_entry
 from eventplatform.eventstreams.hub import Client, Hub
 from eventplatform.eventstreams.metrics import StreamMetrics
 from eventplatform.eventstreams.positions import RequestError
@@ -42,6 +45,14 @@ logger = logging.getLogger("eventplatform.eventstreams")
 HERE = Path(__file__).resolve().parent
 STATIC = HERE / "static"
 SPEC_PATH = HERE / "openapi.yaml"
+PAGES = {
+    "/v2/ui": "ui.html",
+    "/v2/ui/": "ui.html",
+    "/v2/catalog": "catalog.html",
+    "/v2/catalog/": "catalog.html",
+    "/v2/schema": "schema.html",
+}
+CATALOG_HOURS = 6  # the catalog's plots cover this many hours
 TOPICS_TTL = 5.0  # seconds an existing-topics list is reused for
 CORS = [
     (b"access-control-allow-origin", b"*"),
@@ -118,6 +129,8 @@ class EventStreams:
         self._existing: list[str] = []
         self._existing_at = 0.0
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._rates: RateCounter | None = None
+        self._versions: dict[str, tuple[float, list[str]]] = {}
 
     # -- lifecycle ------------------------------------------------------------------------------------
 
@@ -129,6 +142,8 @@ class EventStreams:
 
     async def shutdown(self) -> None:
         self._end_streams()
+        if self._rates is not None:
+            await self._rates.stop()
         if self._hub is not None:
             await self._hub.close()
 
@@ -218,8 +233,10 @@ class EventStreams:
             if time.monotonic() - self._existing_at > TOPICS_TTL:
                 await self._refresh_topics()
             await handle_stream(self, scope, receive, send)
-        elif path in ("/v2/ui", "/v2/ui/") and method in ("GET", "HEAD"):
-            await self._file(send, STATIC / "ui.html")
+        elif path in PAGES and method in ("GET", "HEAD"):
+            await self._file(send, STATIC / PAGES[path])
+        elif path.startswith("/v2/api/") and method in ("GET", "HEAD"):
+            await self._api(send, scope, path[len("/v2/api/") :])
         elif path.startswith("/v2/static/") and method in ("GET", "HEAD"):
             name = path[len("/v2/static/") :]
             target = (STATIC / name).resolve()
@@ -229,6 +246,76 @@ class EventStreams:
                 await self._file(send, target)
         else:
             await self._not_found(send, scope)
+
+    # -- the console's API ----------------------------------------------------------------------------
+
+    async def _api(self, send: Send, scope: Scope, rest: str) -> None:
+        """``streams``, ``rates``, ``errors/{stream}``, ``schema/{title}/{version}`` (JSON)."""
+        body: Any
+        if rest == "streams":
+            body = {"streams": [self.describe(name) for name in self.stream_names()]}
+        elif rest == "rates":
+            rates = self.rates()
+            with contextlib.suppress(TimeoutError):  # the first answer: the counts of the hours read
+                await asyncio.wait_for(rates.caught_up.wait(), 5.0)
+            body = rates.series()
+        elif rest.startswith("errors/") and self.known_stream(unquote(rest[7:])):
+            name = unquote(rest[7:])
+            body = {"stream": name, "errors": list(self.rates().last_errors.get(self.resolve(name), ()))}
+        elif rest.startswith("schema/") and rest.count("/") >= 2:
+            title, _, version = unquote(rest[7:]).rpartition("/")
+            try:
+                compiled = await self.intake_registry().get(f"/{title}/{version}")
+            except Exception as exc:
+                problem = {"status": 404, "type": "not_found", "title": "Schema Not Found"}
+                problem["detail"] = str(exc)
+                await self._respond(send, 404, orjson.dumps(problem), b"application/problem+json")
+                return
+            body = compiled.schema
+        else:
+            await self._not_found(send, scope)
+            return
+        await self._respond(send, 200, orjson.dumps(body), b"application/json")
+
+    def intake_registry(self) -> Any:
+        assert self.intake is not None
+        return self.intake.registry
+
+    def describe(self, name: str) -> dict[str, Any]:
+        stream = self.resolve(name)
+        settings = self.config.get(stream) or {}
+        title = settings.get("schema_title")
+        versions: list[str] = []
+        if isinstance(title, str):
+            cached = self._versions.get(title)
+            if cached is None or time.monotonic() - cached[0] > 60:
+                cached = (time.monotonic(), schema_versions(self.platform.schemas.base_uris, title))
+                self._versions[title] = cached
+            versions = cached[1]
+        entry = stream_entry(name, settings, versions, self.topics_of(name))
+        if stream != name:
+            entry["alias_of"] = stream
+        return entry
+
+    def rates(self) -> RateCounter:
+        """The catalog's counter, started on first use."""
+        if self._rates is None:
+            self._rates = RateCounter(self.log, self._counted_topics, self._error_topics, CATALOG_HOURS)
+        self._rates.start()
+        return self._rates
+
+    def _counted_topics(self) -> dict[str, str]:
+        aliases = self._aliases()
+        out: dict[str, str] = {}
+        for name in self.stream_names():
+            if name not in aliases:
+                for topic in self.topics_of(name):
+                    out.setdefault(topic, name)
+        return out
+
+    def _error_topics(self) -> set[str]:
+        error_stream = self.platform.intake.resolved_error_stream
+        return set(self.topics_of(error_stream)) if error_stream else set()
 
     async def _respond(
         self, send: Send, status: int, body: bytes, content_type: bytes, extra: list[Any] | None = None
