@@ -317,18 +317,25 @@ class Refiner:
         table = conform_table(table, schema)
         for name, arr in hidden_columns(topics, partitions, offsets).items():
             table = table.append_column(name, arr)
-        group = pc.binary_join_element_wise(dc_col, keys, "/")
-        for key in pc.unique(group).to_pylist():
-            hour = Hour.from_key(key)
-            mask = pc.equal(group, key)
+        group = pc.dictionary_encode(pc.binary_join_element_wise(dc_col, keys, "/"))
+        order = pc.sort_indices(group.indices)
+        table = table.take(order)
+        codes = group.indices.take(order)
+        if canaries is not None:
+            canaries = canaries.take(order)
+        runs = pc.run_end_encode(codes)
+        start = 0
+        for code, end in zip(runs.values.to_pylist(), runs.run_ends.to_pylist(), strict=True):
+            hour = Hour.from_key(group.dictionary[code].as_py())
+            rows = table.slice(start, end - start)
+            is_canary = canaries.slice(start, end - start) if canaries is not None else None
+            start = end
             if windowed and not self._in_window(hour):
-                report.outside += pc.sum(pc.cast(mask, pa.int64())).as_py()
+                report.outside += rows.num_rows
                 continue
-            rows = table.filter(mask)
             s = stats.setdefault(hour, HourStats())
             s.rows_in += rows.num_rows
-            if canaries is not None:
-                is_canary = pc.filter(canaries, mask)
+            if is_canary is not None:
                 n_canary = pc.sum(pc.cast(is_canary, pa.int64())).as_py() or 0
                 if n_canary:
                     s.canaries += n_canary
