@@ -145,6 +145,8 @@ class HourWriter:
     def _load(part: pa.Table | Path) -> pa.Table:
         if isinstance(part, pa.Table):
             return part
+        if part.suffix == ".parquet":  # the Spark engine's output
+            return pq.ParquetFile(part).read()
         with pa.memory_map(str(part)) as source:
             return pa.ipc.open_file(source).read_all()
 
@@ -152,17 +154,18 @@ class HourWriter:
         """An hour with input but no row left (only canaries): it still gets its (empty) partition."""
         self.parts.setdefault(hour, [])
 
-    def finish(self, hour: Hour, schema: pa.Schema, read: Spans) -> tuple[int, int, int]:
-        """Merge, deduplicate and swap one hour in; returns (rows out, duplicates removed, rows skipped as
-        already present)."""
+    def finish(self, hour: Hour, schema: pa.Schema, read: Spans) -> tuple[int, int, int, int]:
+        """Merge, deduplicate and swap one hour in; returns (rows out, duplicates removed here, rows skipped
+        as already present, rows the partition held before)."""
         target = self.table_dir / hour.path
         old_files = sorted(target.glob("*.parquet")) if target.exists() else []
         spans: Spans = {}
         tables = []
         for path in old_files:
             spans = merge_spans(spans, read_spans(path))
-            tables.append(conform_table(pq.read_table(path), schema))
+            tables.append(conform_table(pq.ParquetFile(path).read(), schema))
         skipped = 0
+        existing = sum(t.num_rows for t in tables)
         for part in self.parts.pop(hour, []):
             staged = self._load(part)
             inside = _inside(staged, spans)
@@ -180,7 +183,7 @@ class HourWriter:
         out.mkdir(parents=True, exist_ok=True)
         pq.write_table(combined, out / f"part-{uuid.uuid4().hex[:12]}.parquet", compression="snappy")
         self._swap(out, target)
-        return combined.num_rows, before - combined.num_rows, skipped
+        return combined.num_rows, before - combined.num_rows, skipped, existing
 
     def _swap(self, new: Path, target: Path) -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
