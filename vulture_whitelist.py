@@ -78,7 +78,10 @@ base.EventLog.delete_before
 settings.get_field_value
 # legacy: the bundled legacy example stream's name, for tests and docs
 examples.NAVIGATION_TIMING_STREAM
-settings.LegacySettings.database  # the default --db of `eventplatform legacy mysql|purge`
+# click commands of `eventplatform legacy`, registered on their group by the decorator
+from eventplatform.legacy import cli as legacy_cli
+
+legacy_cli.mysql_cmd
 
 # eventplatform.client: the public API of the Python client (used by applications and tests/client)
 from eventplatform.client import base as client_base, sync as client_sync

@@ -71,3 +71,14 @@ def test_table_wraps_topics_not_columns() -> None:
     assert all(len(line) <= 80 for line in out.splitlines()), out
     assert out.splitlines()[1].split() == ["some.rather.long.stream.name", "a/b"]
     assert ", ".join(topics) == " ".join(" ".join(out.splitlines()[2:]).split()).removeprefix("topics: ")
+    wide = {
+        "s" * 50: {"schema_title": "t" * 20, "destination_event_service": "eventgate-analytics-external"},
+        "x": {"schema_title": "t", "destination_event_service": "eventgate-main"},
+    }
+    assert table(wide, 80).splitlines() == [  # what does not fit goes under each stream
+        "stream" + " " * 46 + "schema_title",
+        "s" * 50 + "  " + "t" * 20,
+        "  service: eventgate-analytics-external",
+        "x" + " " * 51 + "t",
+        "  service: eventgate-main",
+    ]

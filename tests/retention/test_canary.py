@@ -119,3 +119,33 @@ def test_serve_refuses_a_bad_canary_interval(tmp_path: Path) -> None:
 
     r = CliRunner().invoke(serve, ["--canary-interval", "often", "--log", f"sqlite://{tmp_path}/log"])
     assert r.exit_code == 2 and "not a duration" in r.output
+
+
+def test_metrics_file_reports_the_lake_consumer_lag(tmp_path: Path) -> None:
+    import asyncio
+    import sqlite3
+
+    from eventplatform.log import Batch, open_log
+
+    log = f"sqlite://{tmp_path}/log"
+
+    async def write() -> None:
+        lg = open_log(log)
+        try:
+            await lg.produce(Batch.to(TOPIC, [b'{"n": %d}' % i for i in range(5)]))
+        finally:
+            await lg.close()
+
+    asyncio.run(write())
+    lake = tmp_path / "lake"
+    lake.mkdir()
+    with sqlite3.connect(lake / "_status.sqlite") as db:  # the lake's refine positions (its schema)
+        db.execute("CREATE TABLE positions (stream TEXT, topic TEXT, partition INTEGER, next_offset INTEGER)")
+        db.execute("INSERT INTO positions VALUES (?, ?, 0, 2)", (LINK_HOVER_STREAM, TOPIC))
+    metrics = tmp_path / "ops.prom"
+    r = CliRunner().invoke(
+        canary, ["--log", log, "--check", "-1h", "--metrics-file", str(metrics), "--lake", str(lake)]
+    )
+    assert r.exit_code in (0, 1), r.output
+    text = metrics.read_text()
+    assert f'eventplatform_consumer_lag_records{{consumer="lake",partition="0",topic="{TOPIC}"}} 3.0' in text

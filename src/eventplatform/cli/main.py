@@ -15,6 +15,8 @@ SUBCOMMANDS: dict[str, str] = {
     "serve": "eventplatform.cli.serve:serve",
     "tail": "eventplatform.cli.tail:tail",
     "produce": "eventplatform.cli.produce:produce",
+    "legacy": "eventplatform.legacy.cli:legacy",
+    "eventstreams": "eventplatform.cli.eventstreams:eventstreams",
     "refine": "eventplatform.lake.cli:refine",
     "query": "eventplatform.lake.cli:query",
     "lake": "eventplatform.lake.cli:lake",

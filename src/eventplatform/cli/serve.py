@@ -37,6 +37,11 @@ from eventplatform.cli.options import load_settings_and_streams
     "--max-body-size", default=None, help="Largest request body, bytes (or 4mb, 100kb). [default: 4mb]"
 )
 @click.option(
+    "--access-log/--no-access-log",
+    default=None,
+    help="Print one line per request on stderr (status, streams, counts, latency). [default: off]",
+)
+@click.option(
     "--dev",
     is_flag=True,
     default=None,

@@ -70,7 +70,8 @@ def _sample(value: Any) -> str:
 
 def table(streams: dict[str, dict[str, Any]], width: int) -> str:
     """Columns stream, schema_title, destination_event_service (and sample when any stream has one), the
-    topics on a line of their own when they differ from [stream]; nothing wraps inside a column."""
+    topics on a line of their own when they differ from [stream]; nothing wraps inside a column. Columns that
+    still do not fit ``width`` (from the right) go on that line too."""
     columns = ["stream", "schema_title", "destination_event_service"]
     rows = [
         [name, _short(s.get("schema_title")), _short(s.get("destination_event_service"))]
@@ -91,17 +92,23 @@ def table(streams: dict[str, dict[str, Any]], width: int) -> str:
         del columns[2], widths[2]
         for row in rows:
             del row[2]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip()]
+    shown = 1
+    while shown < len(columns) and sum(widths[: shown + 1]) + 2 * shown <= width:
+        shown += 1
+    lines = ["  ".join(c.ljust(w) for c, w in zip(columns[:shown], widths, strict=False)).rstrip()]
     for row, (name, s) in zip(rows, streams.items(), strict=True):
-        lines.append("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
+        lines.append("  ".join(v.ljust(w) for v, w in zip(row[:shown], widths, strict=False)).rstrip())
+        details = [f"{c}: {v}" for c, v in zip(columns[shown:], row[shown:], strict=True) if v]
         topics = s.get("topics") or []
         if topics and topics != [name]:
+            details.append("topics: " + ", ".join(topics))
+        if details:
             lines.extend(
                 textwrap.wrap(
-                    ", ".join(topics),
+                    "  ".join(details),
                     width=max(width, 40),
-                    initial_indent="  topics: ",
-                    subsequent_indent="          ",
+                    initial_indent="  ",
+                    subsequent_indent="    ",
                     break_on_hyphens=False,
                     break_long_words=False,
                 )

@@ -143,4 +143,3 @@ def _stream_guess(query: bytes) -> str | None:
         return None
     match = re.search(r'"schema"\s*:\s*"([./A-Za-z0-9_-]{1,63})"', text)
     return stream_name(match.group(1)) if match else None
-

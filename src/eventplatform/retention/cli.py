@@ -144,6 +144,13 @@ def default_intake_url(settings: Any) -> str:
     help="With --check: write eventplatform_canary_missing{stream,topic} here (Prometheus textfile "
     "format, for node_exporter's textfile collector).",
 )
+@click.option(
+    "--lake",
+    "lake_opt",
+    default=None,
+    help="With --metrics-file: the lake whose refine lag "
+    "to report (eventplatform_consumer_lag_records). [default: lake.directory]",
+)
 @with_common
 def canary(
     only: tuple[str, ...],
@@ -154,6 +161,7 @@ def canary(
     check_since: int | None,
     datacenters: tuple[str, ...],
     metrics_file: str | None,
+    lake_opt: str | None,
     config_file: str | None,
     **options: Any,
 ) -> None:
@@ -164,7 +172,8 @@ def canary(
     settings = _settings(config_file, options)
     config = _streams(settings)
     if check_since is not None:
-        sys.exit(asyncio.run(_check(settings, config, only, check_since, datacenters, metrics_file)))
+        lake = lake_dir(lake_opt, settings) if metrics_file else None
+        sys.exit(asyncio.run(_check(settings, config, only, check_since, datacenters, metrics_file, lake)))
     urls = list(intakes) or list(section(settings, "canary_intakes", [])) or [default_intake_url(settings)]
 
     async def once() -> bool:
@@ -208,6 +217,7 @@ async def _check(
     since: int,
     datacenters: tuple[str, ...],
     metrics_file: str | None,
+    lake: Path | None,
 ) -> int:
     from eventplatform.retention import canary as canaries
 
@@ -218,14 +228,15 @@ async def _check(
     log = _open_log(settings.log.url)
     try:
         missing = await canaries.missing_canaries(log, config, streams, since, datacenters=datacenters)
+        for m in missing:
+            click.echo(f"missing canary: stream {m.stream} topic {m.topic} hour {m.hour}")
+        if metrics_file:
+            from eventplatform.retention.metrics import lake_lag, write_ops_metrics
+
+            lag = await lake_lag(log, lake) if lake is not None else []
+            write_ops_metrics(metrics_file, config, streams, datacenters, missing, lag)
     finally:
         await log.close()
-    for m in missing:
-        click.echo(f"missing canary: stream {m.stream} topic {m.topic} hour {m.hour}")
-    if metrics_file:
-        from eventplatform.retention.metrics import write_canary_metrics
-
-        write_canary_metrics(metrics_file, config, streams, datacenters, missing)
     click.echo(f"{len(missing)} stream-hours without a canary", err=True)
     return 1 if missing else 0
 
