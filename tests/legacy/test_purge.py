@@ -39,8 +39,9 @@ class Db:
         legacy.prepare(NAV, columns_of(nav))
         legacy.reset()
         self.q(
-            f"CREATE TABLE {EDIT} (id BIGINT AUTO_INCREMENT PRIMARY KEY, uuid CHAR(32), timestamp VARCHAR(14), "
-            "wiki VARCHAR(1024), userAgent VARCHAR(1024), event_action VARCHAR(1024), event_editCount BIGINT)"
+            f"CREATE TABLE {EDIT} (id BIGINT AUTO_INCREMENT PRIMARY KEY, uuid CHAR(32), "
+            "timestamp VARCHAR(14), wiki VARCHAR(1024), userAgent VARCHAR(1024), "
+            "event_action VARCHAR(1024), event_editCount BIGINT)"
         )
         self.q("CREATE TABLE notes (id BIGINT PRIMARY KEY, timestamp VARCHAR(14), body TEXT)")  # not legacy
 
@@ -91,7 +92,9 @@ def test_old_rows_deleted_in_batches_allowlisted_tables_sanitized(db: Db, tmp_pa
     assert f"{NAV}: 4 rows deleted" in done.stdout
     assert f"{EDIT}: 4 rows sanitized (kept: id, uuid, timestamp, wiki, event_action)" in done.stdout
     assert db.q(f"SELECT event_pageId FROM {NAV} ORDER BY id") == [(4,), (5,), (6,)]
-    rows = db.q(f"SELECT uuid IS NOT NULL, timestamp, wiki, userAgent, event_action, event_editCount FROM {EDIT}")
+    rows = db.q(
+        f"SELECT uuid IS NOT NULL, timestamp, wiki, userAgent, event_action, event_editCount FROM {EDIT}"
+    )
     assert len(rows) == 7
     for has_uuid, ts, wiki, agent, action, count in rows:
         assert has_uuid and ts and wiki == "enwiki" and action == "saveSuccess"
