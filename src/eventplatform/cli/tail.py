@@ -10,11 +10,15 @@ By default it prints the last 10 events and follows, like ``tail -f`` (``--lines
 start at the end); ``--since`` or ``--from-beginning`` start elsewhere, ``--no-follow`` stops at the end seen
 when it began, ``-n/--limit N`` stops after N events. A stream that is not in the stream config is a usage
 error (exit 2).
+
+``--url`` reads a remote EventStreams service instead (:mod:`eventplatform.eventstreams.remote`), resuming
+from the last event when the connection breaks.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import sys
 import time
@@ -176,7 +180,7 @@ async def run_tail(
 
 
 @click.command("tail")
-@click.argument("streams", nargs=-1, required=True)
+@click.argument("streams", nargs=-1, required=False)
 @click.option("--since", default=None, help="Start at a time: ISO 8601, or relative like -1h, -30m, -2d.")
 @click.option("--from-beginning", is_flag=True, help="Start at the oldest event still in the log.")
 @click.option(
@@ -194,6 +198,12 @@ async def run_tail(
 )
 @click.option("--canaries", is_flag=True, help="Also print canary events (meta.domain = canary).")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), help="eventplatform.yaml to read.")
+@click.option(
+    "--url",
+    default=None,
+    help="Read from an EventStreams service instead of the log: http://HOST[:PORT] (STREAM... appended) or "
+    "http://HOST/v2/stream/a,b; reconnects and resumes from the last event.",
+)
 def tail(
     streams: tuple[str, ...],
     since: str | None,
@@ -206,9 +216,18 @@ def tail(
     lines: int | None,
     canaries: bool,
     config_file: str | None,
+    url: str | None,
 ) -> None:
     """Print the events of STREAM... (all datacenter topics) as JSON lines."""
     from eventplatform.cli.options import load_settings_and_streams, open_event_log
+
+    if url is not None:
+        if lines is not None or not follow:
+            raise click.UsageError("--url follows a live stream: --lines and --no-follow do not apply")
+        tail_remote(url, streams, since, from_beginning, fmt, limit, canaries)
+        return
+    if not streams:
+        raise click.UsageError("Missing argument 'STREAMS...' (or give --url)")
 
     if since and from_beginning:
         raise click.UsageError("--since and --from-beginning exclude each other")
@@ -268,3 +287,47 @@ def tail(
         if isinstance(exc, EventFailure):
             raise click.ClickException(f"{exc.code}: {exc.message}") from None
         raise
+
+
+def tail_remote(
+    url: str,
+    streams: tuple[str, ...],
+    since: str | None,
+    from_beginning: bool,
+    fmt: str,
+    limit: int | None,
+    canaries: bool,
+) -> None:
+    """``tail --url``: the events of a remote EventStreams service (eventplatform.eventstreams.remote)."""
+    from eventplatform.eventstreams.remote import RemoteError, follow, stream_url
+
+    if since and from_beginning:
+        raise click.UsageError("--since and --from-beginning exclude each other")
+    try:
+        target = stream_url(url, streams)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    since_ms = parse_since(since) if since else (0 if from_beginning else None)
+
+    async def main() -> None:
+        n = 0
+        out = sys.stdout.buffer
+        async for data in follow(target, since_ms=since_ms, canaries=canaries):
+            if fmt == "pretty":
+                with contextlib.suppress(orjson.JSONDecodeError):
+                    data = orjson.dumps(orjson.loads(data), option=orjson.OPT_INDENT_2)
+            out.write(data + b"\n")
+            out.flush()
+            n += 1
+            if limit is not None and n >= limit:
+                return
+
+    try:
+        asyncio.run(main())
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except BrokenPipeError:
+        sys.stderr.close()
+        sys.exit(0)
+    except RemoteError as exc:
+        raise click.ClickException(str(exc)) from None
