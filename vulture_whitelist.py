@@ -82,6 +82,7 @@ examples.NAVIGATION_TIMING_STREAM
 from eventplatform.legacy import cli as legacy_cli
 
 legacy_cli.mysql_cmd
+legacy_cli.purge_cmd
 
 # eventplatform.client: the public API of the Python client (used by applications and tests/client)
 from eventplatform.client import base as client_base, sync as client_sync
