@@ -199,6 +199,7 @@ def _supervise(settings: Settings, sock: socket.socket, workers: int) -> None:
     def stop(signum: int, _frame: object) -> None:
         nonlocal stopping
         stopping = True
+        sock.close()  # the workers hold the listening socket now; the last one to stop closes it
         for pid in list(children):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)

@@ -19,6 +19,7 @@ import errno
 import logging
 import multiprocessing
 import socket
+import struct
 import time
 from collections.abc import Callable
 from typing import Any
@@ -77,7 +78,29 @@ class BalancedServer(uvicorn.Server):
             with contextlib.suppress(asyncio.CancelledError):
                 await self._acceptor
         self.counts.set(self.index, NOT_ACCEPTING)
+        await self._stop_listening()
         await super().shutdown(sockets=sockets)
+
+    async def _stop_listening(self) -> None:
+        """Refuse new connections without resetting any that is already queued: new SYNs are dropped
+        (the client's retry finds the port closed: refused, never sent), the queue is accepted and
+        served, then this worker's copy of the socket is closed. Closing with connections still queued
+        would reset them after their clients had sent a request."""
+        refuse_new_connections(self.sock)
+        await asyncio.sleep(HANDSHAKE_S)  # the handshakes already begun complete meanwhile
+        loop = asyncio.get_running_loop()
+        factory = self._protocol_factory()
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:  # BlockingIOError: the queue is empty (or another worker took the rest)
+                break
+            conn.setblocking(False)
+            try:
+                await loop.connect_accepted_socket(factory, conn)
+            except OSError:
+                conn.close()
+        self.sock.close()
 
     def _protocol_factory(self) -> Callable[[], Any]:
         config, state, app_state = self.config, self.server_state, self.lifespan.state
@@ -126,8 +149,8 @@ class BalancedServer(uvicorn.Server):
                     continue
                 readable.set()  # more may be pending: one accept per turn, then the others' turn
                 conn.setblocking(False)
-                try:
-                    await loop.connect_accepted_socket(factory, conn)
+                try:  # shielded: a stop during the hand-over must not drop an accepted connection
+                    await asyncio.shield(loop.connect_accepted_socket(factory, conn))
                 except OSError:  # the client went away already
                     conn.close()
                     continue
@@ -148,3 +171,22 @@ class BalancedServer(uvicorn.Server):
     def _publish_periodically(self, loop: asyncio.AbstractEventLoop) -> None:
         self._publish()
         self._publisher = loop.call_later(PUBLISH_S, self._publish_periodically, loop)
+
+
+SO_ATTACH_FILTER = 26  # Linux <asm-generic/socket.h>
+HANDSHAKE_S = 0.2  # at stop, how long handshakes already begun get to complete (a round trip or more)
+
+
+def refuse_new_connections(sock: socket.socket) -> None:
+    """A classic BPF program on the listening socket that drops SYNs: no new handshake begins, those
+    already begun complete, and queued connections stay there to be accepted. Best effort."""
+    code = [
+        (0x30, 0, 0, 13),  # ldb [13]: the TCP flags (the filter sees the segment from its TCP header)
+        (0x45, 0, 1, 0x02),  # jset #SYN
+        (0x06, 0, 0, 0),  # a SYN: drop
+        (0x06, 0, 0, 0xFFFFFFFF),  # anything else (the ACK ending a handshake already begun): keep
+    ]
+    program = ctypes.create_string_buffer(b"".join(struct.pack("HBBI", *ins) for ins in code))
+    fprog = struct.pack("HL", len(code), ctypes.addressof(program))
+    with contextlib.suppress(OSError):
+        sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, fprog)

@@ -108,6 +108,9 @@ class GateHttpProtocol(HttpToolsProtocol):
     def shutdown(self) -> None:
         if self._reading_head:  # read what was sent and answer it (with Connection: close)
             return
+        if self.cycle is None:  # accepted but nothing read yet: its request may be on the way
+            self._arm(min(1.0, LIMITS.header_timeout or 1.0), self._head_timed_out)
+            return
         super().shutdown()
 
 
