@@ -15,7 +15,16 @@ $(STAMP): pyproject.toml $(LOCK)
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	@touch $(STAMP)
 
-install: $(STAMP)
+# The compiled hot path of intake (native/, Rust through maturin): optional. When it does not build (no cargo,
+# no network), intake runs in pure Python and logs a warning; `rm $(NATIVE)` and `make install` to retry.
+NATIVE := $(VENV)/.native
+$(NATIVE): $(STAMP) native/Cargo.toml native/Cargo.lock native/pyproject.toml $(wildcard native/src/*.rs)
+	@if command -v cargo >/dev/null && $(BIN)/python -m pip install --quiet --no-deps ./native; then :; else \
+	  $(BIN)/python -m pip uninstall --quiet --yes eventplatform-native >/dev/null 2>&1; \
+	  echo "warning: the compiled intake path (native/) did not build; intake runs in pure Python" >&2; fi
+	@touch $@
+
+install: $(STAMP) $(NATIVE)
 
 # Re-resolve every dependency to the newest version pyproject.toml allows: `make lock test`, then commit the lock.
 lock:
@@ -54,4 +63,4 @@ kafka-stop:
 	scripts/kafka.sh stop
 
 clean:
-	rm -rf $(VENV) .eventplatform build dist src/*.egg-info
+	rm -rf $(VENV) .eventplatform build dist src/*.egg-info native/target
