@@ -11,8 +11,9 @@ from eventplatform.gate import uvicorn_patches
 from eventplatform.intake import builder
 from eventplatform.log import base
 from eventplatform.log.kafka import log as kafka_log
+from eventplatform.lake import cli as lake_cli, naming as lake_naming
 from eventplatform.schemas import cli, cli_checks
-from eventplatform.streamconfig import cli as streams_cli
+from eventplatform.cli import streams as streams_cli
 from eventplatform.streamconfig import config as streams_config
 
 # click commands: registered on their group by the decorator, called by click
@@ -26,6 +27,13 @@ cli_checks.check_cmd
 cli_checks.diff_cmd
 streams_cli.list_streams
 streams_cli.show_streams
+lake_cli.refine
+lake_cli.lake_tables
+lake_cli.lake_describe
+lake_cli.lake_status
+lake_cli.lake_ddl
+# the inverse of Hour.path: the reference's partition-path test vector (tests/lake) reads raw paths with it
+lake_naming.Hour.from_path
 
 # signal handler signature (signum, frame) imposed by signal.signal
 server.signum
@@ -68,9 +76,15 @@ streams_config.requested
 base.EventLog.delete_before
 # pydantic-settings: a settings source's hook
 settings.get_field_value
+# legacy: the bundled legacy example stream's name, for tests and docs
+examples.NAVIGATION_TIMING_STREAM
+# click commands of `eventplatform legacy`, registered on their group by the decorator
+from eventplatform.legacy import cli as legacy_cli
 
-# canary events: make_canary/canary_enabled are the canary producer's (eventplatform.retention.canary)
-from eventplatform.streamconfig import canary as streams_canary
+legacy_cli.mysql_cmd
 
-streams_canary.make_canary
-streams_canary.canary_enabled
+# eventplatform.client: the public API of the Python client (used by applications and tests/client)
+from eventplatform.client import base as client_base, sync as client_sync
+
+client_base.ClientBase.stats
+client_sync.EventClient.closed

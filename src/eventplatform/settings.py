@@ -119,6 +119,7 @@ class ServerSettings(Section):
     )
     cors: Flag = True
     csp: Flag = True
+    access_log: Flag = False  # one stderr line per request (gate.access)
 
     @property
     def resolved_workers(self) -> int:
@@ -165,6 +166,38 @@ class SchemaSettings(Section):
     allow_absolute_uris: Flag = False
 
 
+class EventStreamsSettings(Section):
+    """Live streams over server-sent events and the web console (eventplatform.eventstreams): the
+    ``eventstreams:`` mapping of the file, or ``EVENTPLATFORM_EVENTSTREAMS__<FIELD>``."""
+
+    enabled: Flag = True  # mounted by `serve` on its own port
+    port: Annotated[int, Field(ge=0, le=65535)] = 8092  # of `eventplatform eventstreams` alone
+    heartbeat: Annotated[float, Field(gt=0)] = 15.0  # seconds of silence before a comment line is sent
+    retry_ms: Count = 2000  # the `retry:` hint sent to EventSource clients
+    client_ip_connection_limit: Count = 100  # concurrent streams per client IP (0: no limit)
+    connection_limit: Count = 2000  # concurrent streams of this process (0: no limit)
+    buffer_events: Annotated[int, Field(ge=10)] = 20_000  # per client: a client this far behind is cut off
+    buffer_bytes: Size = 16 * 1024 * 1024  # per client, the same in bytes
+    allowed_streams: Annotated[list[str] | None, BeforeValidator(_uri_list)] = None  # None: all configured
+    log_id: str | None = None  # names the log in ids (default: from the log URL); same id = same offsets
+
+
+def _revisions(value: Any) -> Any:
+    """``{Schema: {revision: version}}``, also as YAML text (environment)."""
+    return yaml.safe_load(value) if isinstance(value, str) else value
+
+
+class LegacySettings(Section):
+    """Legacy EventLogging (eventplatform.legacy): the beacon and its capsule."""
+
+    # largest beacon query string, bytes: the historical 1,014 that varnishncsa kept (longer ones were cut)
+    max_query_size: Size = 1014
+    # schema -> metawiki revision -> version of /analytics/legacy/<schema>/; a schema not listed: latest
+    revisions: Annotated[dict[str, dict[int, str]], BeforeValidator(_revisions)] = Field(default_factory=dict)
+    dev: Flag = False  # development mode: warn on the console for each oversized beacon
+    database: str | None = None  # mysql://USER[:PASS]@HOST[:PORT]/log of `legacy mysql` and `legacy purge`
+
+
 # flat key (file, environment, command line) -> (section, field)
 KEYS: dict[str, tuple[str, str]] = {
     "host": ("server", "host"),
@@ -175,6 +208,7 @@ KEYS: dict[str, tuple[str, str]] = {
     "test_events": ("server", "test_events"),
     "cors": ("server", "cors"),
     "csp": ("server", "csp"),
+    "access_log": ("server", "access_log"),
     "service_name": ("intake", "service_name"),
     "error_stream": ("intake", "error_stream"),
     "output": ("intake", "output"),
@@ -187,6 +221,7 @@ KEYS: dict[str, tuple[str, str]] = {
     "schema_base_uris": ("schemas", "base_uris"),
     "schema_file_extension": ("schemas", "file_extension"),
     "allow_absolute_schema_uris": ("schemas", "allow_absolute_uris"),
+    "dev": ("legacy", "dev"),
 }
 OPEN_SECTIONS = ("eventstreams", "lake", "retention", "legacy")
 
@@ -204,10 +239,10 @@ class Settings(BaseSettings):
     log: LogSettings = Field(default_factory=LogSettings)
     streamconfig: StreamConfigSettings = Field(default_factory=StreamConfigSettings)
     schemas: SchemaSettings = Field(default_factory=SchemaSettings)
-    eventstreams: OpenSection = Field(default_factory=OpenSection)
+    eventstreams: EventStreamsSettings = Field(default_factory=EventStreamsSettings)
     lake: OpenSection = Field(default_factory=OpenSection)
     retention: OpenSection = Field(default_factory=OpenSection)
-    legacy: OpenSection = Field(default_factory=OpenSection)
+    legacy: LegacySettings = Field(default_factory=LegacySettings)
 
     @classmethod
     def settings_customise_sources(

@@ -146,8 +146,17 @@ def check_tail_every_datacenter_since_a_time(log_url: str, tmp_path: Path) -> No
     r = runner.invoke(tail, [stream, "--since", "-1h", "--format", "pretty", "-n", "1", *base])
     assert r.stdout.startswith("# ") and ".test.tail." in r.stdout.splitlines()[0]
     assert '  "link_title": "new' in r.stdout
-    r = runner.invoke(tail, [stream, *base])  # default start is the end: nothing without --follow
+    r = runner.invoke(tail, [stream, *base])  # by default the last 10 events, oldest first, like tail(1)
+    assert r.exit_code == 0, r.output
+    assert [orjson.loads(line)["link_title"] for line in r.stdout.splitlines()] == ["old", "new", "newer"]
+    r = runner.invoke(tail, [stream, "--lines", "2", *base])
+    assert [orjson.loads(line)["link_title"] for line in r.stdout.splitlines()] == ["new", "newer"]
+    r = runner.invoke(tail, [stream, "--lines", "3", "-n", "1", *base])  # -n still stops after N
+    assert [orjson.loads(line)["link_title"] for line in r.stdout.splitlines()] == ["old"]
+    r = runner.invoke(tail, [stream, "--lines", "0", *base])  # 0: start at the end
     assert r.exit_code == 0 and r.stdout == ""
+    r = runner.invoke(tail, [stream, "--lines", "2", "--from-beginning", *base])
+    assert r.exit_code == 2 and "--lines" in r.output
 
 
 @kafka

@@ -23,7 +23,7 @@ def test_installed_uvicorn_is_supported() -> None:
 
 
 def test_reason_patch_applies_and_hooks_httptools_send() -> None:
-    assert install() == {"reason": True}
+    assert install() == {"reason": True, "longurl": True}
     assert isinstance(httptools_impl.STATUS_LINE, reason._StatusLines)
     assert httptools_impl.STATUS_LINE[404] == b"HTTP/1.1 404 Not Found\r\n"  # uvicorn's own table behind
     assert reason.hooked(
@@ -65,3 +65,18 @@ def test_balance_patch_fits_uvicorn_server() -> None:
 def test_reason_patch_refuses_an_unknown_uvicorn(monkeypatch: pytest.MonkeyPatch, missing: str) -> None:
     monkeypatch.setattr(httptools_impl, missing, None)
     assert reason.install() is False
+
+
+def test_long_request_targets_are_split_at_the_query() -> None:
+    import httptools
+
+    from eventplatform.gate.uvicorn_patches import longurl
+
+    assert longurl.install() is True
+    proxy = longurl._Httptools(httptools)
+    url = b"/event.gif?" + b"x" * 100_000
+    parsed = proxy.parse_url(url)
+    assert parsed.path == b"/event.gif" and parsed.query == b"x" * 100_000
+    assert proxy.parse_url(b"/a?b").query == b"b"  # short ones: httptools itself
+    with pytest.raises(httptools.HttpParserInvalidURLError):
+        proxy.parse_url(b"/" + b"p" * 70_000)  # a long path is still refused

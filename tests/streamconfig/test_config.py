@@ -13,7 +13,7 @@ import orjson
 import pytest
 from click.testing import CliRunner
 
-from eventplatform.streamconfig.cli import streams as streams_cli
+from eventplatform.cli.streams import streams as streams_cli
 from eventplatform.streamconfig.config import (
     StreamConfig,
     StreamConfigError,

@@ -11,10 +11,19 @@ from eventplatform import __version__
 # name -> "module:attribute" of a click command or group; each part owns its own commands.
 SUBCOMMANDS: dict[str, str] = {
     "schema": "eventplatform.schemas.cli:schema",
-    "streams": "eventplatform.streamconfig.cli:streams",
+    "streams": "eventplatform.cli.streams:streams",
     "serve": "eventplatform.cli.serve:serve",
     "tail": "eventplatform.cli.tail:tail",
     "produce": "eventplatform.cli.produce:produce",
+    "legacy": "eventplatform.legacy.cli:legacy",
+    "eventstreams": "eventplatform.cli.eventstreams:eventstreams",
+    "refine": "eventplatform.lake.cli:refine",
+    "query": "eventplatform.lake.cli:query",
+    "lake": "eventplatform.lake.cli:lake",
+    "canary": "eventplatform.retention.cli:canary",
+    "replay": "eventplatform.retention.cli:replay",
+    "purge": "eventplatform.retention.cli:purge",
+    "sanitize": "eventplatform.retention.cli:sanitize",
 }
 
 

@@ -5,7 +5,8 @@ lookup, stream config check, default fields, validation, error events, produce w
 confirmation), in batches, to the same log ``serve`` writes to. ``meta.stream`` defaults to STREAM and
 ``$schema`` to ``--schema``; an event naming another stream is refused. Every failed line is reported as
 ``line N: <code>: <message>`` with the same codes as intake's HTTP answers; the exit status is 1 when any
-line failed.
+line failed. When the log itself is unavailable (no broker), a batch of which nothing was produced stops the
+run with one line that says so, rather than one error per line.
 """
 
 from __future__ import annotations
@@ -20,11 +21,19 @@ import click
 import orjson
 
 from eventplatform import __version__
-from eventplatform.errors import EventFailure
+from eventplatform.errors import Codes, EventFailure
 from eventplatform.intake.batch import RequestContext
 from eventplatform.intake.pipeline import Pipeline
 
 BATCH_SIZE = 500
+
+
+class LogDown(Exception):
+    """Nothing of a batch reached the log because the log is unavailable: going on would fail the same way."""
+
+    def __init__(self, message: str, summary: Summary) -> None:
+        super().__init__(message)
+        self.message, self.summary = message, summary
 
 
 @dataclass(slots=True)
@@ -98,6 +107,10 @@ async def produce_lines(
         if events:
             ctx = RequestContext.now(user_agent=f"eventplatform-produce/{__version__}", query=query)
             result = await pipeline.process(events, ctx, hasty=hasty)
+            down = [o.failure for o in result.error if o.failure and o.failure.code == Codes.LOG_UNAVAILABLE]
+            if down and not result.accepted_events and len(down) == len(result.error):
+                summary.error += len(down)
+                raise LogDown(down[0].message, summary)
             summary.produced += len(result.success)
             for outcome in sorted([*result.invalid, *result.error], key=lambda o: o.index):
                 failure: EventFailure | None = outcome.failure
@@ -164,6 +177,12 @@ def produce(
         summary = asyncio.run(main())
     except KeyboardInterrupt:
         sys.exit(130)
+    except LogDown as down:
+        s = down.summary
+        raise click.ClickException(
+            f"the event log is unavailable, nothing more was sent ({s.produced} of {s.lines} events "
+            f"read so far produced): {down.message}"
+        ) from None
     click.echo(
         f"{summary.produced} of {summary.lines} events produced to {stream} "
         f"(topic {topic_for(stream, settings.log.datacenter)}); "

@@ -36,14 +36,68 @@ from eventplatform.cli.options import load_settings_and_streams
 @click.option(
     "--max-body-size", default=None, help="Largest request body, bytes (or 4mb, 100kb). [default: 4mb]"
 )
-def serve(config_file: str | None, **options: object) -> None:
+@click.option(
+    "--access-log/--no-access-log",
+    default=None,
+    help="Print one line per request on stderr (status, streams, counts, latency). [default: off]",
+)
+@click.option(
+    "--dev",
+    is_flag=True,
+    default=None,
+    help="Development mode: warn on the console for each refused oversized legacy beacon.",
+)
+@click.option(
+    "--canary-interval",
+    default=None,
+    help="Post canary events to this intake every INTERVAL (e.g. 1h), as `eventplatform canary`. "
+    "[default: off]",
+)
+@click.option(
+    "--purge-interval",
+    default=None,
+    help="Run `eventplatform purge --yes` every INTERVAL (e.g. 1d) with the configured retention. "
+    "[default: off]",
+)
+def serve(
+    config_file: str | None, canary_interval: str | None, purge_interval: str | None, **options: object
+) -> None:
     """Run the intake service (EventGate-compatible POST /v1/events)."""
     from eventplatform.gate.server import ListenError
     from eventplatform.gate.server import serve as run
 
     # the stream config is loaded here too: fail fast and clearly, before any worker starts
     settings, _ = load_settings_and_streams(config_file, options)
+    jobs = _start_jobs(settings, config_file, canary_interval, purge_interval)
     try:
         run(settings)
     except ListenError as exc:
         raise click.ClickException(str(exc.strerror)) from None
+    finally:
+        if jobs:
+            from eventplatform.retention.schedule import stop_jobs
+
+            stop_jobs(jobs)
+
+
+def _start_jobs(
+    settings: object, config_file: str | None, canary_interval: str | None, purge_interval: str | None
+) -> list[object]:
+    """The scheduled operations jobs of eventplatform.retention.schedule (none unless asked)."""
+    if not canary_interval and not purge_interval:
+        return []
+    from eventplatform.retention.durations import parse_duration
+    from eventplatform.retention.schedule import start_job
+
+    jobs: list[list[str]] = []
+    for flag, value, args in (
+        ("--canary-interval", canary_interval, ["canary"]),
+        ("--purge-interval", purge_interval, ["purge", "--yes"]),
+    ):
+        if value:
+            try:
+                seconds = parse_duration(value)
+            except ValueError as exc:
+                raise click.BadParameter(str(exc), param_hint=flag) from None
+            jobs.append([*args, "--every", f"{seconds}s"])
+    return [start_job(job, settings, config_file) for job in jobs]

@@ -11,3 +11,4 @@ STREAM_CONFIG_PATH = EXAMPLES_DIR / "stream-config.yaml"
 LINK_HOVER_SCHEMA_URI = "/analytics/link_hover/1.0.0"
 LINK_HOVER_STREAM = "mediawiki.interwiki_link_hover"
 TEST_STREAM = "eventplatform.test.event"
+NAVIGATION_TIMING_STREAM = "eventlogging_NavigationTiming"  # the bundled legacy EventLogging example

@@ -30,6 +30,8 @@ from starlette.routing import BaseRoute, Route
 
 from eventplatform import __version__
 from eventplatform.gate import responses as R
+from eventplatform.gate.access import AccessLog
+from eventplatform.gate.beacon import BeaconRoutes
 from eventplatform.gate.metrics import GateMetrics
 from eventplatform.gate.request import (
     REQUEST_ID_MAX,
@@ -105,15 +107,20 @@ class GateApp:
         worker_index: int = 0,
         extra_routes: Sequence[BaseRoute] = (),
         freeze_gc: bool = False,
+        parts: Sequence[Any] = (),
     ) -> None:
         self.settings = settings
         self.worker_index = worker_index
         self.freeze_gc = freeze_gc
+        # other parts on the same port (e.g. eventstreams.service.EventStreams): each answers the paths
+        # under its ``prefixes`` itself (own headers, streaming without gzip) and gets ``startup(intake)``
+        self.parts = list(parts)
         given = {"registry": registry, "streams": streams, "log": log}
         self._given: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
         self.intake: Intake | None = None
         self.pipeline: Pipeline | None = None
         self.metrics = GateMetrics()
+        self.access = AccessLog(settings.server.access_log, worker_index)
         self.headers = common_headers(settings.server)
         self._json_headers = [*self.headers, (b"content-type", b"application/json; charset=utf-8")]
         self._problem_headers = [*self.headers, (b"content-type", b"application/problem+json")]
@@ -122,8 +129,10 @@ class GateApp:
         self._want_headers = False  # set in startup() from the pipeline's header->field mapping
         self._fast_parse: Callable[[bytes], Any] | None = None
         self._spec: dict[str, Any] | None = None
+        self.beacon = BeaconRoutes(self)  # the legacy EventLogging beacon
         self.starlette = Starlette(
-            routes=[*self._routes(), *extra_routes],  # e.g. live streams or a web page, same process
+            # extra_routes: e.g. live streams or a web page, same process
+            routes=[*self._routes(), *self.beacon.routes(), *extra_routes],
             lifespan=self._lifespan,
             middleware=[Middleware(GZipMiddleware, minimum_size=GZIP_MIN, compresslevel=3)],
         )
@@ -140,6 +149,8 @@ class GateApp:
     async def startup(self) -> None:
         self.intake = await build(self.settings, **self._given)
         self.pipeline = self.intake.pipeline
+        for part in self.parts:
+            await part.startup(self.intake)
         if "log" not in self._given and self.worker_index == 0:
             await self.intake.create_topics()
         # only header->field mappings beyond the two read anyway need every request header decoded
@@ -149,6 +160,8 @@ class GateApp:
     async def shutdown(self) -> None:
         if self._hasty_tasks:
             await asyncio.wait(set(self._hasty_tasks), timeout=10)
+        for part in self.parts:
+            await part.shutdown()
         if self.intake is not None:
             await self.intake.close()
 
@@ -173,6 +186,10 @@ class GateApp:
             if (path == "/v1/events" or path == "/v1/events/") and scope["method"] == "POST":
                 await self._post_events(scope, receive, send)
                 return
+            for part in self.parts:
+                if path.startswith(part.prefixes):
+                    await part(scope, receive, send)
+                    return
             send = self._with_headers(send, scope)
         await self.starlette(scope, receive, send)
 
@@ -180,17 +197,16 @@ class GateApp:
         extra = self.headers
         t0 = time.perf_counter()
         metrics = self.metrics
+        access = self.access
 
         async def wrapped(message: Message) -> None:
             if message["type"] == "http.response.start":
                 message["headers"] = [*message.get("headers", ()), *extra]
                 route = scope.get("route")
-                metrics.observe(
-                    scope["method"],
-                    getattr(route, "path", "other"),
-                    message["status"],
-                    time.perf_counter() - t0,
-                )
+                seconds = time.perf_counter() - t0
+                metrics.observe(scope["method"], getattr(route, "path", "other"), message["status"], seconds)
+                if access.enabled:
+                    access.request(scope, message["status"], seconds)
             await send(message)
 
         return wrapped
@@ -203,12 +219,16 @@ class GateApp:
         try:
             status = await self._handle_events(scope, receive, send)
         finally:
-            self.metrics.observe("POST", "/v1/events", status, time.perf_counter() - t0)
+            seconds = time.perf_counter() - t0
+            self.metrics.observe("POST", "/v1/events", status, seconds)
+            if self.access.enabled:
+                self.access.request(scope, status, seconds)
 
     async def _handle_events(self, scope: Scope, receive: Receive, send: Send) -> int:
         """Request reading (gate.request) -> pipeline -> response."""
         server = self.settings.server
         head = read_head(scope, self._want_headers)
+        self.access.note_request(head.request_id)
         try:
             body = await read_body(receive, head, server.max_body_size)
             if body is None:
@@ -229,6 +249,7 @@ class GateApp:
     async def _accept_hasty(self, send: Send, events: Any, ctx: RequestContext) -> int:
         """202 at once; the batch is processed in the background."""
         self.metrics.hasty.inc(len(events))
+        self.access.note_hasty(events)
         if len(self._hasty_tasks) >= MAX_PENDING_HASTY:
             # backpressure: a flood of hasty requests must not grow memory without bound
             await self._process_hasty(events, ctx)
@@ -250,6 +271,8 @@ class GateApp:
             reason = f"Encountered an unexpected error while processing events: {exc}"
             return await self._json(send, 500, reason, {"message": reason}, ctx.request_id)
         self.metrics.count(result, self._known_stream, self._known_schema)
+        self.access.processed(result)
+        self.access.note_batch(result)
         status, reason, body = R.batch_response(result)
         if status != 201 and logger.isEnabledFor(logging.DEBUG):
             for o in (*result.invalid, *result.error):
@@ -268,6 +291,7 @@ class GateApp:
         try:
             result = await self.pipeline.process(events, ctx, hasty=True)
             self.metrics.count(result, self._known_stream, self._known_schema)
+            self.access.processed(result)
         except Exception:
             logger.exception("hasty batch failed")
 
@@ -351,7 +375,10 @@ class GateApp:
 
     async def _root(self, request: Request) -> Response:
         if "spec" in request.query_params:
-            return Response(orjson.dumps(self.spec()), media_type="application/json")
+            spec = self.spec()
+            for part in self.parts:  # e.g. the configured streams as the enum of /v2/stream/{streams}
+                spec = part.extend_spec(copy.deepcopy(spec))
+            return Response(orjson.dumps(spec), media_type="application/json")
         if "doc" in request.query_params:
             return HTMLResponse(_doc_page(self.spec()))
         return await self._not_found(request, Exception())
@@ -427,6 +454,8 @@ class GateApp:
 
     async def _metrics(self, _request: Request) -> Response:
         data, content_type = self.metrics.exposition()
+        for part in self.parts:
+            data += part.metrics.exposition()
         return Response(data, media_type=content_type)
 
 

@@ -24,6 +24,7 @@ if TYPE_CHECKING:  # the app (and prometheus-client) are imported only after the
 
 
 STARTUP_FAILURE = 3  # uvicorn's exit code when the app's startup fails
+METRICS_DIR_PREFIX = "eventplatform-metrics-"  # + the supervisor's pid + "-": see remove_stale_metrics_dirs
 
 
 class ListenError(OSError):
@@ -51,13 +52,20 @@ def run_worker(
     workers), connections are accepted in turn with the other workers (see gate.uvicorn_patches.balance)."""
     import uvicorn
 
+    from eventplatform.gate.access import configure as configure_access_log
     from eventplatform.gate.app import GateApp
     from eventplatform.gate.uvicorn_patches import install
     from eventplatform.gate.uvicorn_patches.balance import BalancedServer
 
     install()
+    configure_access_log()
 
-    app = GateApp(settings, worker_index=index, freeze_gc=True)
+    parts = []
+    if settings.eventstreams.enabled:  # live streams and the console on the same port
+        from eventplatform.eventstreams.service import EventStreams
+
+        parts.append(EventStreams(settings))
+    app = GateApp(settings, worker_index=index, freeze_gc=True, parts=parts)
     config = uvicorn.Config(
         app,
         loop="uvloop",
@@ -71,6 +79,10 @@ def run_worker(
         backlog=2048,
     )
     server = uvicorn.Server(config) if counts is None else BalancedServer(config, sock, counts, index)
+    if parts:
+        from eventplatform.eventstreams.server import stop_streams
+
+        stop_streams(server, parts[0])
     sockets = [sock] if counts is None else []
     profile_dir = os.environ.get("EVENTPLATFORM_PROFILE_DIR")
     if not profile_dir:
@@ -111,13 +123,31 @@ def serve(settings: Settings) -> None:
         return
     own_dir = None
     if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        own_dir = tempfile.mkdtemp(prefix="eventplatform-metrics-")
+        remove_stale_metrics_dirs()
+        own_dir = tempfile.mkdtemp(prefix=f"{METRICS_DIR_PREFIX}{os.getpid()}-")
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = own_dir
     try:
         _supervise(settings, sock, workers)
     finally:
         if own_dir is not None:
             shutil.rmtree(own_dir, ignore_errors=True)
+
+
+def remove_stale_metrics_dirs() -> None:
+    """The metrics directories of supervisors that are gone: a SIGKILLed supervisor cannot remove its own, so
+    the next one does (the pid in the name says whose it is)."""
+    base = tempfile.gettempdir()
+    with contextlib.suppress(OSError):
+        for name in os.listdir(base):
+            pid = name[len(METRICS_DIR_PREFIX) :].split("-", 1)[0]
+            if not (name.startswith(METRICS_DIR_PREFIX) and pid.isdigit()):
+                continue
+            try:
+                os.kill(int(pid), 0)
+            except ProcessLookupError:
+                shutil.rmtree(os.path.join(base, name), ignore_errors=True)
+            except PermissionError:
+                pass  # another user's live process
 
 
 def _spawn(settings: Settings, sock: socket.socket, index: int, counts: ConnectionCounts) -> int:

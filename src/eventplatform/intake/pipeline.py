@@ -517,6 +517,22 @@ class Pipeline:
                 + (f" The schema's title is {plan.title}." if plan.title else " The schema has no title."),
             )
 
+    async def report_invalid(
+        self,
+        raw: str,
+        failure: EventFailure,
+        ctx: RequestContext,
+        *,
+        stream: str | None = None,
+        schema_uri: str | None = None,
+    ) -> None:
+        """An error event for input refused before it was an event (e.g. a legacy beacon's capsule)."""
+        self._current_streams()
+        outcome = EventOutcome(0, failure.kind, raw, failure, stream, schema_uri)
+        err = await self._error_event(outcome, ctx)
+        if err is not None:
+            await self._produce_error_events([err], hasty=False)
+
     async def _error_event(self, outcome: EventOutcome, ctx: RequestContext) -> Message | None:
         """An event of the shipped ``error`` schema describing an invalid event, or None if disabled."""
         stream = self._error_stream

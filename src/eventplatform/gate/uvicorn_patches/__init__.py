@@ -2,6 +2,7 @@
 
 - :mod:`.reason`: EventGate's reason sentences in the HTTP status line, and the constant header block of
   the intake hot path written with it (uvicorn's httptools ``STATUS_LINE`` table);
+- :mod:`.longurl`: request targets over 64 KiB reach the app (the legacy beacon refuses them itself);
 - :mod:`.balance`: workers that share one listening socket accept connections in turn
   (a ``uvicorn.Server`` subclass driving its own accept loop).
 
@@ -22,6 +23,6 @@ def version_supported(version: str) -> bool:
 def install() -> dict[str, bool]:
     """Apply the patches that are applied at start (the status-line table); says which took effect.
     The balanced accept loop is a server class (:class:`.balance.BalancedServer`), used when workers > 1."""
-    from eventplatform.gate.uvicorn_patches import reason
+    from eventplatform.gate.uvicorn_patches import longurl, reason
 
-    return {"reason": reason.install()}
+    return {"reason": reason.install(), "longurl": longurl.install()}

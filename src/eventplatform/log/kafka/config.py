@@ -30,8 +30,19 @@ class _Repeats(logging.Filter):
         return True
 
 
-LOGGER = logging.getLogger("eventplatform.log.kafka")  # librdkafka's own log lines, rate-limited
-LOGGER.addFilter(_Repeats())
+class _DebugLogger(logging.Logger):
+    """librdkafka's own lines (``FAIL … Connection refused``) are debugging detail: the log reports what a
+    user must know (an unreachable broker, a lost event) as one line of its own, so every librdkafka line
+    goes through Python logging at DEBUG, whatever librdkafka's level."""
+
+    def log(self, level: int, msg: object, *args: object, **kwargs: Any) -> None:
+        super().log(logging.DEBUG, msg, *args, **kwargs)
+
+
+LOGGER = logging.getLogger("eventplatform.log.kafka")  # our own messages about the Kafka log
+LIBRDKAFKA_LOGGER = _DebugLogger("eventplatform.log.kafka.librdkafka")  # given to every librdkafka client
+LIBRDKAFKA_LOGGER.parent = LOGGER  # handlers set on "eventplatform" or "eventplatform.log.kafka" get them
+LIBRDKAFKA_LOGGER.addFilter(_Repeats())  # rate-limited, also at debug level
 
 
 @dataclass(slots=True)
@@ -59,7 +70,7 @@ class KafkaSettings:
             # come back quickly after a broker restart
             "reconnect.backoff.ms": 50,
             "reconnect.backoff.max.ms": 1000,
-            "logger": LOGGER,
+            "logger": LIBRDKAFKA_LOGGER,
         }
 
 

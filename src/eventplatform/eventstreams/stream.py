@@ -1,0 +1,363 @@
+"""``GET /v2/stream/{streams}``: one server-sent event stream, as a plain ASGI handler.
+
+Request handling follows the reference (clients-and-streams.md §4.5-4.8): the streams and their topics,
+``since``, ``Last-Event-ID``, ``Accept``, the error statuses and bodies, the first bytes ``:ok``, the
+``event: message`` / ``id:`` / ``data:`` framing. Beyond it: a ``retry:`` hint and a heartbeat comment on
+idle streams, ``?match=field.path:value`` and ``?canary=include`` filters, connection limits per client IP
+and per process, and an ``event: error`` that says why a slow client was cut off.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, unquote
+
+import orjson
+
+from eventplatform.eventstreams.hub import Client, Delivery
+from eventplatform.eventstreams.positions import (
+    InvalidAssignment,
+    RequestError,
+    TopicPartition,
+    Vector,
+    parse_last_event_id,
+    parse_since,
+)
+from eventplatform.log import EventLog, Start
+
+if TYPE_CHECKING:
+    from eventplatform.eventstreams.service import EventStreams
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+PREFIX = "/v2/stream/"
+MAX_MATCHES = 20
+EVENT_PREFIX = b"event: message\nid: "
+
+
+@dataclass
+class StreamRequest:
+    """What a stream request asks for, checked."""
+
+    streams: list[str]
+    topics: list[str]
+    since: int | None = None
+    last_event_id: str | None = None
+    json_lines: bool = False
+    content_type: bytes = b"text/event-stream"
+    matches: list[tuple[list[str], str]] = field(default_factory=list)
+    canary: bool = False
+    client_ip: str = ""
+
+
+def parse_match(text: str) -> tuple[list[str], str]:
+    """``meta.domain:en.wikipedia.org`` -> (["meta", "domain"], "en.wikipedia.org")."""
+    path, sep, value = text.partition(":")
+    if not sep or not path or any(not p for p in path.split(".")):
+        raise RequestError(
+            400, "bad_request", "Invalid match", f"match={text!r}: expected a dotted field path, ':', a value"
+        )
+    return path.split("."), value
+
+
+def matches(event: Any, wanted: list[tuple[list[str], str]]) -> bool:
+    """Every ``field:value`` holds (exact match; numbers and booleans compare by their JSON text)."""
+    for path, value in wanted:
+        node = event
+        for part in path:
+            if not isinstance(node, dict):
+                return False
+            node = node.get(part)
+        if isinstance(node, str):
+            if node != value:
+                return False
+        elif node is None or isinstance(node, dict | list) or orjson.dumps(node).decode() != value:
+            return False
+    return True
+
+
+def _headers(scope: Scope) -> dict[bytes, bytes]:
+    return {k.lower(): v for k, v in scope.get("headers", ())}
+
+
+def read_request(service: EventStreams, scope: Scope) -> StreamRequest:
+    """The request's streams, topics and options; :class:`RequestError` for anything wrong."""
+    raw = scope["path"][len(PREFIX) :]
+    names: list[str] = []
+    for name in unquote(raw).split(","):
+        name = name.strip()
+        if name and name not in names:
+            names.append(name)
+    unknown = [n for n in names if not service.known_stream(n)]
+    if not names or unknown:
+        raise RequestError(400, "not_found", "Stream Not Found", f"Invalid streams: {','.join(unknown)}")
+    topics: list[str] = []
+    for name in names:
+        for topic in service.topics_of(name):
+            if topic not in topics:
+                topics.append(topic)
+    req = StreamRequest(names, topics)
+    for key, value in parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True):
+        if key == "since" and value:
+            req.since = parse_since(value)
+        elif key == "match":
+            if len(req.matches) >= MAX_MATCHES:
+                raise RequestError(
+                    400, "bad_request", "Invalid match", f"at most {MAX_MATCHES} match filters"
+                )
+            req.matches.append(parse_match(value))
+        elif key == "canary":
+            if value not in ("include", "exclude"):
+                raise RequestError(
+                    400, "bad_request", "Invalid canary", f"canary={value!r}: expected include or exclude"
+                )
+            req.canary = value == "include"
+    headers = _headers(scope)
+    accept = headers.get(b"accept")
+    if accept is not None:
+        if accept.strip().lower().startswith(b"application/json"):
+            req.json_lines = True
+            req.content_type = b"application/json; charset=utf-8"
+        else:
+            req.content_type = b"text/event-stream; charset=utf-8"
+    lei = headers.get(b"last-event-id")
+    if lei is not None and lei.strip():
+        req.last_event_id = lei.decode("utf-8", "replace")
+    ip = headers.get(b"x-client-ip")
+    if ip:
+        req.client_ip = ip.decode("latin-1")[:64]
+    else:
+        client = scope.get("client")
+        req.client_ip = client[0] if client else ""
+    return req
+
+
+async def offsets_at(log: EventLog, topic: str, ts: int, marks: dict[int, tuple[int, int]]) -> dict[int, int]:
+    """partition -> first offset at or after ``ts`` (the end where there is none): the log protocol reads
+    from a time for all partitions at once, so the first record of each partition tells."""
+    out: dict[int, int] = {}
+    want = {p for p, (low, high) in marks.items() if high > low}
+    if want:
+        stream = log.consume([topic], Start.at_time(ts), follow=False)
+        try:
+            async for record in stream:
+                if record.partition in want and record.partition not in out:
+                    out[record.partition] = record.offset
+                    if len(out) == len(want):
+                        break
+        finally:
+            with contextlib.suppress(Exception):
+                await stream.aclose()  # type: ignore[attr-defined]
+    return {p: out.get(p, high) for p, (_low, high) in marks.items()}
+
+
+async def start_vector(service: EventStreams, req: StreamRequest) -> Vector:
+    """Resolve where the client starts: ``Last-Event-ID`` over ``since`` over the end (every partition
+    gets an explicit offset, so the id of the first event already says where to resume)."""
+    log = service.log
+    now = int(time.time() * 1000)
+    entries = parse_last_event_id(req.last_event_id, set(req.topics)) if req.last_event_id else None
+    nxt: dict[TopicPartition, int] = {}
+    ts: dict[TopicPartition, int] = {}
+    for topic in req.topics:
+        marks = await log.watermarks(topic)
+        if entries is None:
+            if req.since is not None:
+                for p, off in (await offsets_at(log, topic, req.since, marks)).items():
+                    nxt[(topic, p)], ts[(topic, p)] = off, req.since
+            else:
+                for p, (_low, high) in marks.items():
+                    nxt[(topic, p)], ts[(topic, p)] = high, now
+            continue
+        mine = [e for e in entries if e.topic == topic]
+        by_time: dict[int, list[int]] = {}
+        for e in mine:
+            tp = (topic, e.partition)
+            if e.partition not in marks:
+                continue  # a partition this log does not have: nothing to read there
+            low, high = marks[e.partition]
+            ours = e.log is not None and e.log == service.log_id
+            if e.offset is not None and e.offset >= 0 and (ours or e.log is None or e.timestamp is None):
+                nxt[tp] = min(max(e.offset, low), high)
+            elif e.offset == -1 or e.timestamp is None:
+                nxt[tp] = high
+            else:
+                by_time.setdefault(e.timestamp, []).append(e.partition)
+            ts[tp] = e.timestamp if e.timestamp is not None else now
+        for when, parts in by_time.items():
+            found = await offsets_at(log, topic, when, {p: marks[p] for p in parts})
+            for p, off in found.items():
+                nxt[(topic, p)] = off
+        for p, (_low, high) in marks.items():  # partitions the id does not name: from the end
+            if (topic, p) not in nxt:
+                nxt[(topic, p)], ts[(topic, p)] = high, now
+    return Vector(service.log_id, nxt, ts)
+
+
+def frame(client: Client, items: list[Delivery], req: StreamRequest, count: Callable[[int], None]) -> bytes:
+    """Hot function: the bytes of a batch of deliveries for one client, its position advanced past
+    each (filtered-out events move it too, so a resume does not read them again)."""
+    vector = client.vector
+    out: list[bytes] = []
+    matches_ = req.matches
+    canary = req.canary
+    nxt = vector.next
+    for d in items:
+        tp = (d.topic, d.partition)
+        if d.offset < nxt.get(tp, 0):
+            continue
+        keep = (canary or not d.canary) and (not matches_ or matches(d.event, matches_))
+        vector.advance(tp, d.offset, d.timestamp)
+        if not keep:
+            continue
+        if req.json_lines:
+            out.append(d.data + b"\n")
+        else:
+            out.append(EVENT_PREFIX + vector.id() + d.tail)
+    count(len(out))
+    return b"".join(out)
+
+
+def error_event(client: Client, name: str, message: str, json_lines: bool) -> bytes:
+    body = orjson.dumps({"message": message, "name": name, "origin": "eventplatform.eventstreams"})
+    if json_lines:
+        return body + b"\n"
+    return b"event: error\nid: " + client.vector.id() + b"\ndata: " + body + b"\n\n"
+
+
+def problem(status: int, kind: str, title: str, detail: str, scope: Scope) -> bytes:
+    body: dict[str, Any] = {
+        "status": status,
+        "type": kind,
+        "title": title,
+        "detail": detail,
+        "method": scope.get("method", "GET").lower(),
+        "uri": scope.get("path", ""),
+    }
+    if kind == "InvalidAssignmentError":  # the reference's KafkaSSE error fields too
+        body.update(name=kind, message=detail)
+    return orjson.dumps(body) + b"\n"
+
+
+async def send_problem(
+    send: Send, headers: list[tuple[bytes, bytes]], scope: Scope, exc: RequestError
+) -> None:
+    data = problem(exc.status, exc.kind, exc.title, exc.detail, scope)
+    await send(
+        {
+            "type": "http.response.start",
+            "status": exc.status,
+            "headers": [
+                *headers,
+                (b"content-type", b"application/problem+json"),
+                (b"content-length", b"%d" % len(data)),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": data})
+
+
+async def handle_stream(service: EventStreams, scope: Scope, receive: Receive, send: Send) -> None:
+    """One stream request, start to end."""
+    headers = service.headers
+    try:
+        req = read_request(service, scope)
+        service.limits.check(req.client_ip)
+        vector = await start_vector(service, req)
+    except InvalidAssignment as exc:
+        service.metrics.refused(exc.kind)
+        await send_problem(send, headers, scope, exc)
+        return
+    except RequestError as exc:
+        service.metrics.refused(exc.kind)
+        await send_problem(send, headers, scope, exc)
+        return
+    settings = service.settings
+    client = Client(req.topics, vector, settings.buffer_events, settings.buffer_bytes)
+    service.limits.enter(req.client_ip)
+    service.clients.add(client)
+    labels = service.metrics.connected(req.streams)
+    reason = "client_closed"
+    follower = asyncio.create_task(service.hub.follow(client), name="eventstreams-follow")
+    watcher = asyncio.create_task(_disconnected(receive), name="eventstreams-disconnect")
+    try:
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [
+                    *headers,
+                    (b"content-type", req.content_type),
+                    (b"cache-control", b"no-cache"),
+                    (b"x-accel-buffering", b"no"),
+                ],
+            }
+        )
+        first = b"\n" if req.json_lines else b":ok\n\nretry: %d\n\n" % settings.retry_ms
+        await send({"type": "http.response.body", "body": first, "more_body": True})
+        reason = await _write(service, client, req, send, watcher, follower)
+    finally:
+        follower.cancel()
+        watcher.cancel()
+        for task in (follower, watcher):
+            with contextlib.suppress(BaseException):
+                await task
+        service.hub.leave(client)
+        service.clients.discard(client)
+        service.limits.leave(req.client_ip)
+        service.metrics.disconnected(labels, reason)
+
+
+async def _disconnected(receive: Receive) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return
+
+
+async def _write(
+    service: EventStreams,
+    client: Client,
+    req: StreamRequest,
+    send: Send,
+    watcher: asyncio.Task[None],
+    follower: asyncio.Task[None],
+) -> str:
+    """Send what the client's buffer gets until the client leaves or is cut off; returns why it ended."""
+    heartbeat = service.settings.heartbeat
+    beat = b"\n" if req.json_lines else b": heartbeat\n\n"
+    count = service.metrics.sent_counter(req.streams)
+    while True:
+        if not client.buffer and client.failure is None:
+            waiter = asyncio.ensure_future(client.wakeup.wait())
+            done, _ = await asyncio.wait({waiter, watcher}, timeout=heartbeat, return_when="FIRST_COMPLETED")
+            if waiter not in done:
+                waiter.cancel()
+            if watcher in done:
+                return "client_closed"
+            if not done:
+                await send({"type": "http.response.body", "body": beat, "more_body": True})
+                continue
+        if follower.done() and not follower.cancelled() and follower.exception() is not None:
+            exc = follower.exception()
+            client.fail("log_error", f"Reading the log failed: {exc}")
+        if client.failure is not None:
+            reason, message = client.failure
+            if reason != "shutdown":
+                data = error_event(client, reason, message, req.json_lines)
+                await send({"type": "http.response.body", "body": data, "more_body": True})
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            return reason
+        data = frame(client, client.take(), req, count)
+        if data:
+            await send({"type": "http.response.body", "body": data, "more_body": True})
+        if watcher.done():
+            return "client_closed"

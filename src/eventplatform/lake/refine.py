@@ -1,0 +1,374 @@
+"""``eventplatform refine``, local engine: the log -> hourly Parquet partitions, incremental and idempotent.
+
+Per stream: the table schema (latest version of the stream's ``schema_title``, merged into the table's
+registry), then the log in chunks from the stream's recorded positions to the end seen at the start:
+convert (bad records -> quarantine), partition by ``meta.dt`` (else ``dt``, else the log time), drop
+canaries, add the transform columns, stage per hour. Then each touched hour is merged with what the
+partition holds, deduplicated and swapped in (:mod:`.hours`), and the new positions and the hours' figures
+are committed together. A crash before that commit leaves the positions where they were: the next run
+reads the same records again and the partitions' spans keep them from being doubled.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from eventplatform.lake.convert import convert
+from eventplatform.lake.evolve import TableInfo, conform_table, load_info, merge, save_info
+from eventplatform.lake.hours import HourWriter, Spans, hidden_columns, recover, staging_root
+from eventplatform.lake.naming import DEFAULT_DATACENTER, Hour, split_topic, table_name
+from eventplatform.lake.source import Chunk, read_chunks, streams_of
+from eventplatform.lake.status import HourStats, Status
+from eventplatform.lake.transforms import WMF_DOMAINS, add_columns, canary_mask, column, transform_fields
+from eventplatform.lake.types import UnsupportedSchema, arrow_schema
+from eventplatform.log import EventLog
+from eventplatform.schemas.registry import SchemaRegistry
+from eventplatform.streamconfig.config import StreamConfig
+
+_ISO_Z = r"^\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d+)?)?Z$"
+QUARANTINE = pa.schema(
+    [
+        ("stream", pa.string()),
+        ("topic", pa.string()),
+        ("partition", pa.int32()),
+        ("offset", pa.int64()),
+        ("timestamp_ms", pa.int64()),
+        ("reason", pa.string()),
+        ("value", pa.string()),
+    ]
+)
+
+
+class RefineError(Exception):
+    """A stream that cannot be refined (its schema cannot be found or mapped): reported, others go on."""
+
+
+@dataclass(slots=True)
+class Options:
+    lake: Path
+    streams: Sequence[str] = ()
+    since: datetime | None = None  # hours at or after (inclusive)
+    until: datetime | None = None  # hours before (exclusive)
+    chunk_size: int = 100_000
+    own_domains: Sequence[str] = WMF_DOMAINS
+    default_datacenter: str = DEFAULT_DATACENTER
+
+    @property
+    def windowed(self) -> bool:
+        return self.since is not None or self.until is not None
+
+
+@dataclass(slots=True)
+class StreamReport:
+    stream: str
+    table: str
+    read: int = 0
+    written: int = 0
+    canaries: int = 0
+    duplicates: int = 0
+    quarantined: int = 0
+    skipped: int = 0  # already in their partition (a re-run)
+    outside: int = 0  # outside --since/--until
+    hours: int = 0
+    added: list[str] = field(default_factory=list)
+    clashes: list[str] = field(default_factory=list)
+    error: str | None = None
+
+
+Progress = Callable[[str, int], None]  # (stream, records just read)
+
+
+def hour_keys(table: pa.Table, timestamps: Sequence[int]) -> pa.Array:
+    """``YYYY-MM-DDTHH`` (UTC) of each row: ``meta.dt``, else ``dt``, else the log timestamp."""
+    n = table.num_rows
+    log_hours = pc.strftime(pa.array(timestamps, pa.timestamp("ms", tz="UTC")), "%Y-%m-%dT%H")
+    out = None
+    for name in ("meta.dt", "dt"):
+        dt = column(table, name)
+        if dt is None or not pa.types.is_string(dt.type):
+            continue
+        dt = dt.combine_chunks() if isinstance(dt, pa.ChunkedArray) else dt
+        quick = pc.if_else(
+            pc.fill_null(pc.match_substring_regex(dt, _ISO_Z), False),
+            pc.utf8_slice_codeunits(dt, 0, 13),
+            None,
+        )
+        slow = pc.and_(pc.is_null(quick), pc.is_valid(dt))
+        if pc.any(slow).as_py():
+            parsed = [
+                _iso_hour(v) if s else q
+                for v, s, q in zip(dt.to_pylist(), slow.to_pylist(), quick.to_pylist(), strict=True)
+            ]
+            quick = pa.array(parsed, pa.string())
+        out = quick if out is None else pc.coalesce(out, quick)
+    return log_hours if out is None or n == 0 else pc.coalesce(out, log_hours)
+
+
+def _iso_hour(text: str) -> str | None:
+    try:
+        when = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H")
+
+
+class Refiner:
+    """One refine run over a lake directory (one at a time per lake: a lock file says so)."""
+
+    def __init__(self, options: Options, log: EventLog, streams: StreamConfig, registry: SchemaRegistry):
+        self.options = options
+        self.log = log
+        self.streams = streams
+        self.registry = registry
+        self.run = time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
+
+    async def run_all(self, progress: Progress | None = None) -> list[StreamReport]:
+        lake = self.options.lake
+        lake.mkdir(parents=True, exist_ok=True)
+        if not os.access(lake, os.W_OK):
+            raise PermissionError(f"cannot write to the lake directory {lake}")
+        with open(lake / "_refine.lock", "w") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise RefineError(f"another refine is running on {lake}") from None
+            recover(lake)
+            status = Status(lake)
+            try:
+                topics = await self.log.list_topics()
+                found = streams_of(self.streams, topics)
+                wanted = list(self.options.streams) or sorted(found)
+                reports = []
+                for stream in wanted:
+                    reports.append(await self._stream(stream, found.get(stream, []), status, progress))
+                return reports
+            finally:
+                status.close()
+
+    async def table_schema(self, stream: str) -> tuple[str, TableInfo, list[str], list[str]]:
+        """The stream's table name and registry entry after its latest schema is applied."""
+        settings = self.streams.get(stream)
+        if not settings:
+            raise RefineError(f"stream {stream!r} is not in the stream config")
+        title = settings.get("schema_title")
+        if not title:
+            raise RefineError(f"stream {stream!r} has no schema_title in the stream config")
+        uri = f"/{str(title).strip('/')}/latest"
+        try:
+            compiled = await self.registry.get(uri)
+        except Exception as exc:
+            raise RefineError(f"stream {stream!r}: schema {uri} cannot be loaded: {exc}") from None
+        try:
+            mapped = arrow_schema(compiled.schema)
+        except UnsupportedSchema as exc:
+            raise RefineError(f"stream {stream!r}: schema {uri} has no table form at {exc}") from None
+        extra = transform_fields()
+        has_ua = column(mapped.empty_table(), "http.request_headers") is not None or (
+            column(mapped.empty_table(), "agent.ua_string") is not None
+        )
+        mapped = pa.schema([*mapped, *(f for f in extra if has_ua or f.name != "user_agent_map")])
+        name = table_name(stream)
+        table_dir = self.options.lake / "event" / name
+        info = load_info(table_dir)
+        merged = merge(info.schema if info else None, mapped)
+        version = compiled.schema.get("$id") or uri
+        if info is None or not merged.schema.equals(info.schema, check_metadata=True):
+            info = info or TableInfo(name, merged.schema, stream, version)
+            info.history.append(
+                {
+                    "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                    "schema_uri": version,
+                    "added": merged.added,
+                    "clashes": merged.clashes,
+                }
+            )
+            info.schema = merged.schema
+            info.schema_uri = version
+            save_info(table_dir, info)
+        elif info.schema_uri != version:
+            info.schema_uri = version
+            save_info(table_dir, info)
+        return name, info, merged.added, merged.clashes
+
+    async def _stream(
+        self, stream: str, topics: list[str], status: Status, progress: Progress | None
+    ) -> StreamReport:
+        report = StreamReport(stream, table_name(stream))
+        try:
+            name, info, added, clashes = await self.table_schema(stream)
+        except RefineError as exc:
+            report.error = str(exc)
+            return report
+        report.added, report.clashes = added, clashes
+        if not topics:
+            return report
+        windowed = self.options.windowed
+        start = {} if windowed else status.positions(stream)
+        writer = HourWriter(self.options.lake, name, self.run)
+        stats: dict[Hour, HourStats] = {}
+        read: dict[str, list[int]] = {}  # "topic:partition" -> [first, end) read this run
+        quarantine: list[pa.Table] = []
+        source_schema = pa.schema(
+            [f for f in info.schema if f.name not in {t.name for t in transform_fields()}]
+        )
+        try:
+            async for chunk in read_chunks(self.log, topics, start, self.options.chunk_size):
+                began = time.perf_counter()
+                for t, p, o in zip(chunk.topics, chunk.partitions, chunk.offsets, strict=True):
+                    span = read.setdefault(f"{t}:{p}", [o, o + 1])
+                    span[0] = min(span[0], o)
+                    span[1] = max(span[1], o + 1)
+                report.read += len(chunk)
+                before = {h: s.rows_in for h, s in stats.items()}
+                q = self._chunk(stream, chunk, info.schema, source_schema, writer, stats, report, windowed)
+                if q is not None:
+                    quarantine.append(q)
+                share = (time.perf_counter() - began) / max(len(chunk), 1)
+                for h, s in stats.items():  # the chunk's time, shared by rows
+                    s.seconds += share * (s.rows_in - before.get(h, 0))
+                if progress:
+                    progress(stream, len(chunk))
+            spans: Spans = {k: [v] for k, v in read.items()}
+            for hour in sorted(writer.parts):
+                began = time.perf_counter()
+                out, dups, skipped = writer.finish(hour, info.schema, spans)
+                s = stats.setdefault(hour, HourStats())
+                s.rows_out, s.duplicates = out, dups
+                s.seconds += time.perf_counter() - began
+                report.duplicates += dups
+                report.skipped += skipped
+                report.written += out
+                report.hours += 1
+            self._quarantine(name, quarantine)
+            positions = (
+                {}
+                if windowed
+                else {(k.rsplit(":", 1)[0], int(k.rsplit(":", 1)[1])): v[1] for k, v in read.items()}
+            )
+            status.commit(
+                stream,
+                name,
+                positions,
+                {(h.datacenter, h.start.strftime("%Y-%m-%dT%H")): s for h, s in stats.items()},
+                info.schema_uri,
+            )
+        finally:
+            writer.cleanup()
+        return report
+
+    def _chunk(
+        self,
+        stream: str,
+        chunk: Chunk,
+        schema: pa.Schema,
+        source_schema: pa.Schema,
+        writer: HourWriter,
+        stats: dict[Hour, HourStats],
+        report: StreamReport,
+        windowed: bool,
+    ) -> pa.Table | None:
+        converted = convert(chunk.values, source_schema)
+        quarantined = None
+        if converted.rejected and not windowed:
+            idx = [i for i, _ in converted.rejected]
+            quarantined = pa.table(
+                {
+                    "stream": pa.array([stream] * len(idx), pa.string()),
+                    "topic": pa.array([chunk.topics[i] for i in idx], pa.string()),
+                    "partition": pa.array([chunk.partitions[i] for i in idx], pa.int32()),
+                    "offset": pa.array([chunk.offsets[i] for i in idx], pa.int64()),
+                    "timestamp_ms": pa.array([chunk.timestamps[i] for i in idx], pa.int64()),
+                    "reason": pa.array([r for _, r in converted.rejected], pa.string()),
+                    "value": pa.array([chunk.values[i].decode("utf-8", "replace") for i in idx]),
+                },
+                schema=QUARANTINE,
+            )
+            report.quarantined += len(idx)
+            for i in idx:
+                hour = self._hour_of_rejected(chunk, i, stream)
+                stats.setdefault(hour, HourStats()).quarantined += 1
+        kept = converted.kept
+        table = converted.table
+        if not table.num_rows:
+            return quarantined
+        topics = [chunk.topics[i] for i in kept]
+        partitions = [chunk.partitions[i] for i in kept]
+        offsets = [chunk.offsets[i] for i in kept]
+        keys = hour_keys(table, [chunk.timestamps[i] for i in kept])
+        dcs = {t: split_topic(t, stream, self.options.default_datacenter) for t in set(topics)}
+        dc_col = pa.array([dcs[t] for t in topics], pa.string())
+        canaries = canary_mask(table)
+        table = add_columns(table, self.options.own_domains)
+        table = conform_table(table, schema)
+        for name, arr in hidden_columns(topics, partitions, offsets).items():
+            table = table.append_column(name, arr)
+        group = pc.binary_join_element_wise(dc_col, keys, "/")
+        for key in pc.unique(group).to_pylist():
+            hour = Hour.from_key(key)
+            mask = pc.equal(group, key)
+            if windowed and not self._in_window(hour):
+                report.outside += pc.sum(pc.cast(mask, pa.int64())).as_py()
+                continue
+            rows = table.filter(mask)
+            s = stats.setdefault(hour, HourStats())
+            s.rows_in += rows.num_rows
+            if canaries is not None:
+                is_canary = pc.filter(canaries, mask)
+                n_canary = pc.sum(pc.cast(is_canary, pa.int64())).as_py() or 0
+                if n_canary:
+                    s.canaries += n_canary
+                    report.canaries += n_canary
+                    rows = rows.filter(pc.invert(is_canary))
+            if rows.num_rows:
+                writer.stage(hour, rows)
+            else:
+                writer.touch(hour)
+        return quarantined
+
+    def _hour_of_rejected(self, chunk: Chunk, i: int, stream: str) -> Hour:
+        """The hour a rejected record counts in: its ``meta.dt`` if it can be read, else the log time."""
+        dc = split_topic(chunk.topics[i], stream, self.options.default_datacenter)
+        try:
+            doc = orjson.loads(chunk.values[i])
+            dt = doc.get("meta", {}).get("dt") or doc.get("dt")
+            key = _iso_hour(dt) if isinstance(dt, str) else None
+        except (orjson.JSONDecodeError, AttributeError):
+            key = None
+        if key is not None:
+            return Hour.from_key(f"{dc}/{key}")
+        return Hour.of(dc, datetime.fromtimestamp(chunk.timestamps[i] / 1000, UTC))
+
+    def _in_window(self, hour: Hour) -> bool:
+        since, until = self.options.since, self.options.until
+        return (since is None or hour.start >= since.replace(minute=0, second=0, microsecond=0)) and (
+            until is None or hour.start < until
+        )
+
+    def _quarantine(self, table: str, parts: list[pa.Table]) -> None:
+        if not parts:
+            return
+        folder = self.options.lake / "quarantine" / table
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = staging_root(self.options.lake) / self.run / f"quarantine-{table}.parquet"
+        tmp.parent.mkdir(parents=True, exist_ok=True)
+        pq.write_table(pa.concat_tables(parts), tmp, compression="snappy")
+        os.replace(tmp, folder / f"part-{self.run}.parquet")
+
+
+def describe_report(r: StreamReport) -> dict[str, Any]:
+    return {k: getattr(r, k) for k in r.__slots__}  # type: ignore[attr-defined]

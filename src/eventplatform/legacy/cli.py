@@ -1,0 +1,128 @@
+"""``eventplatform legacy mysql|purge``: the legacy EventLogging MariaDB/MySQL sink and its cleaner."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from typing import Any
+
+import click
+
+
+def parse_seconds(value: str) -> float:
+    """``300``, ``300s``, ``5m``, ``1h``."""
+    text = value.strip().lower()
+    for suffix, mult in (("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600)):
+        if text.endswith(suffix) and text[: -len(suffix)].replace(".", "", 1).isdigit():
+            return float(text[: -len(suffix)]) * mult
+    try:
+        return float(text)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a duration (300, 300s, 5m, 1h)") from None
+
+
+def _settings(config_file: str | None, options: dict[str, Any]) -> Any:
+    from eventplatform.settings import SettingsError, load_settings
+
+    try:
+        return load_settings(config_file, {k: v for k, v in options.items() if v is not None and v != ()})
+    except SettingsError as exc:
+        raise click.UsageError(str(exc)) from None
+
+
+def _db_url(db: str | None, settings: Any) -> str:
+    url = db or settings.legacy.database
+    if not url:
+        raise click.UsageError("--db mysql://USER[:PASS]@HOST[:PORT]/log is needed (or legacy.database)")
+    return str(url)
+
+
+def _logging() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+
+
+@click.group("legacy")
+def legacy() -> None:
+    """Legacy EventLogging: MariaDB/MySQL tables per schema revision, and their purging."""
+
+
+@legacy.command("mysql")
+@click.option("--db", default=None, help="mysql://USER[:PASS]@HOST[:PORT]/log [default: legacy.database]")
+@click.option("--log", default=None, help="Event log URL. [default: serve's default log]")
+@click.option(
+    "--stream", "streams", multiple=True, help="An eventlogging_* stream; repeatable. [default: all]"
+)
+@click.option("--follow/--no-follow", default=False, help="Keep consuming new events. [default: no]")
+@click.option("--batch-size", type=click.IntRange(min=1), default=3000, show_default=True)
+@click.option("--batch-time", default="300s", show_default=True, help="Write a batch this old (300s, 5m).")
+@click.option("--consumer", default=None, help="Name under which the log positions are kept in the database.")
+@click.option("--stream-config", default=None, help="Stream config file or URL. [default: serve's]")
+@click.option("--schema-base-uri", "schema_base_uris", multiple=True, help="Schema repository; repeatable.")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False), help="eventplatform.yaml to read.")
+def mysql_cmd(
+    db: str | None,
+    log: str | None,
+    streams: tuple[str, ...],
+    follow: bool,
+    batch_size: int,
+    batch_time: str,
+    consumer: str | None,
+    stream_config: str | None,
+    schema_base_uris: tuple[str, ...],
+    config_file: str | None,
+) -> None:
+    """Write the events of eventlogging_* streams to one table per schema and revision.
+
+    Restart-safe: the log positions are committed with the rows, and a new run resumes from them."""
+    from eventplatform.legacy.mysqldb import LegacyDb
+    from eventplatform.legacy.sink import DEFAULT_CONSUMER, MysqlSink, legacy_topics
+
+    settings = _settings(
+        config_file, {"log": log, "stream_config": stream_config, "schema_base_uris": schema_base_uris}
+    )
+    seconds = parse_seconds(batch_time)
+    try:
+        database = LegacyDb(_db_url(db, settings))
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    _logging()
+
+    async def main() -> Any:
+        from eventplatform.intake.builder import build
+
+        intake = await build(settings, claim=False)
+        try:
+            topics = await legacy_topics(intake, streams)
+            if not topics:
+                click.echo("legacy mysql: no eventlogging_* stream to consume", err=True)
+                return None
+            sink = MysqlSink(
+                intake,
+                database,
+                topics,
+                consumer=consumer or DEFAULT_CONSUMER,
+                batch_size=batch_size,
+                batch_time=seconds,
+            )
+            task = asyncio.ensure_future(sink.run(follow=follow))
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, task.cancel)
+            with contextlib.suppress(asyncio.CancelledError):
+                await task  # cancelled: the batch in memory was not committed; the next run re-reads it
+            return sink.stats
+        finally:
+            await intake.close()
+            database.reset()
+
+    stats = asyncio.run(main())
+    if stats is not None:
+        tables = ", ".join(f"{t} ({n})" for t, n in sorted(stats.tables.items())) or "none"
+        click.echo(
+            f"legacy mysql: {stats.inserted} events in {stats.batches} batches; tables: {tables}; "
+            f"{stats.refused} refused; {stats.retries} retries",
+            err=True,
+        )
