@@ -12,7 +12,7 @@ from eventplatform.intake import builder
 from eventplatform.log import base
 from eventplatform.log.kafka import log as kafka_log
 from eventplatform.lake import cli as lake_cli, naming as lake_naming
-from eventplatform.schemas import cli, cli_checks
+from eventplatform.schemas import cli, cli_checks, cli_repo
 from eventplatform.cli import streams as streams_cli
 from eventplatform.streamconfig import config as streams_config
 
@@ -25,6 +25,8 @@ cli.install_git_hook_cmd
 cli_checks.test_cmd
 cli_checks.check_cmd
 cli_checks.diff_cmd
+cli_repo.init_cmd
+cli_repo.pre_commit_cmd
 streams_cli.list_streams
 streams_cli.show_streams
 lake_cli.refine
@@ -82,6 +84,7 @@ examples.NAVIGATION_TIMING_STREAM
 from eventplatform.legacy import cli as legacy_cli
 
 legacy_cli.mysql_cmd
+legacy_cli.purge_cmd
 
 # eventplatform.client: the public API of the Python client (used by applications and tests/client)
 from eventplatform.client import base as client_base, sync as client_sync
