@@ -234,9 +234,8 @@ class GateApp:
             if body is None:
                 return 499  # the client went away
             query, hasty = read_query(scope.get("query_string", b""))
-            events = parse_events(
-                body, head, server.max_body_size, server.max_events_per_request, self._fast_parse
-            )
+            fast_parse = None if hasty else self._fast_parse  # hasty batches are noted event by event
+            events = parse_events(body, head, server.max_body_size, server.max_events_per_request, fast_parse)
         except EmptyBody as empty:
             return await self._json(send, *R.empty_response(empty.detail), head.request_id)
         except BodyError as exc:
