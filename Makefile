@@ -4,6 +4,8 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 LOCK   := requirements.lock
+FUZZ_VENV  := .venv-fuzz
+FUZZ_STAMP := $(FUZZ_VENV)/.installed
 
 .PHONY: install lock system-deps run test lint bench-schemas bench-intake kafka-start kafka-stop clean
 
@@ -24,13 +26,21 @@ $(NATIVE): $(STAMP) native/Cargo.toml native/Cargo.lock native/pyproject.toml $(
 	  echo "warning: the compiled intake path (native/) did not build; intake runs in pure Python" >&2; fi
 	@touch $@
 
-install: $(STAMP) $(NATIVE)
+# schemathesis in a venv of its own (requirements-fuzz.in says why), run by tests/gate/test_fuzz.py
+$(FUZZ_STAMP): requirements-fuzz.lock
+	@test -x $(FUZZ_VENV)/bin/python || $(PYTHON) -m venv $(FUZZ_VENV)
+	$(FUZZ_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(FUZZ_VENV)/bin/python -m pip install --quiet -r requirements-fuzz.lock
+	@touch $(FUZZ_STAMP)
+
+install: $(STAMP) $(FUZZ_STAMP) $(NATIVE)
 
 # Re-resolve every dependency to the newest version pyproject.toml allows: `make lock test`, then commit the lock.
 lock:
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet uv
 	$(BIN)/uv pip compile pyproject.toml --all-extras --python-version 3.11 --quiet -o $(LOCK)
+	$(BIN)/uv pip compile requirements-fuzz.in --python-version 3.11 --quiet -o requirements-fuzz.lock
 
 # What the tests need from the system (Debian packages: chromium, mariadb-server, prometheus' promtool...):
 # each scripts/deps/*.sh installs its part only where missing.
@@ -63,4 +73,4 @@ kafka-stop:
 	scripts/kafka.sh stop
 
 clean:
-	rm -rf $(VENV) .eventplatform build dist src/*.egg-info native/target
+	rm -rf $(VENV) $(FUZZ_VENV) .eventplatform build dist src/*.egg-info native/target
