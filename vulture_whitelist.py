@@ -12,7 +12,7 @@ from eventplatform.intake import builder
 from eventplatform.log import base
 from eventplatform.log.kafka import log as kafka_log
 from eventplatform.lake import cli as lake_cli, naming as lake_naming
-from eventplatform.schemas import cli, cli_checks
+from eventplatform.schemas import cli, cli_checks, cli_repo
 from eventplatform.cli import streams as streams_cli
 from eventplatform.streamconfig import config as streams_config
 
@@ -25,6 +25,8 @@ cli.install_git_hook_cmd
 cli_checks.test_cmd
 cli_checks.check_cmd
 cli_checks.diff_cmd
+cli_repo.init_cmd
+cli_repo.pre_commit_cmd
 streams_cli.list_streams
 streams_cli.show_streams
 lake_cli.refine
@@ -76,12 +78,15 @@ streams_config.requested
 base.EventLog.delete_before
 # pydantic-settings: a settings source's hook
 settings.get_field_value
+# gate.app: the routes served before Starlette's routing, read by tests/gate/test_openapi.py
+app.GateApp.RAW_ROUTES
 # legacy: the bundled legacy example stream's name, for tests and docs
 examples.NAVIGATION_TIMING_STREAM
 # click commands of `eventplatform legacy`, registered on their group by the decorator
 from eventplatform.legacy import cli as legacy_cli
 
 legacy_cli.mysql_cmd
+legacy_cli.purge_cmd
 
 # eventplatform.client: the public API of the Python client (used by applications and tests/client)
 from eventplatform.client import base as client_base, sync as client_sync

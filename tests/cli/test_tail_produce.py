@@ -148,11 +148,15 @@ def check_tail_every_datacenter_since_a_time(log_url: str, tmp_path: Path) -> No
     assert '  "link_title": "new' in r.stdout
     r = runner.invoke(tail, [stream, *base])  # by default the last 10 events, oldest first, like tail(1)
     assert r.exit_code == 0, r.output
-    assert [orjson.loads(line)["link_title"] for line in r.stdout.splitlines()] == ["old", "new", "newer"]
+    # (Kafka's time retention may have deleted "old", dated 2021, by now: it is the only one that may miss)
+    assert [orjson.loads(line)["link_title"] for line in r.stdout.splitlines()] in (
+        ["old", "new", "newer"],
+        ["new", "newer"],
+    )
     r = runner.invoke(tail, [stream, "--lines", "2", *base])
     assert [orjson.loads(line)["link_title"] for line in r.stdout.splitlines()] == ["new", "newer"]
-    r = runner.invoke(tail, [stream, "--lines", "3", "-n", "1", *base])  # -n still stops after N
-    assert [orjson.loads(line)["link_title"] for line in r.stdout.splitlines()] == ["old"]
+    r = runner.invoke(tail, [stream, "--lines", "2", "-n", "1", *base])  # -n still stops after N
+    assert [orjson.loads(line)["link_title"] for line in r.stdout.splitlines()] == ["new"]
     r = runner.invoke(tail, [stream, "--lines", "0", *base])  # 0: start at the end
     assert r.exit_code == 0 and r.stdout == ""
     r = runner.invoke(tail, [stream, "--lines", "2", "--from-beginning", *base])

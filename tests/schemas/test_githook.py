@@ -48,7 +48,7 @@ def test_hook_materializes_staged_schemas_into_the_commit(
     assert result.exit_code == 0, result.output
     hook = repo / ".git" / "hooks" / "pre-commit"
     text = hook.read_text()
-    assert text.startswith("#!/bin/sh\n") and "materialize-modified --staged" in text and "npm" not in text
+    assert text.startswith("#!/bin/sh\n") and "schema pre-commit" in text and "npm" not in text
     assert os.access(hook, os.X_OK)
 
     # a new fragment version and a new schema that $refs it, committed together

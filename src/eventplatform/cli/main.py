@@ -23,6 +23,7 @@ SUBCOMMANDS: dict[str, str] = {
     "canary": "eventplatform.retention.cli:canary",
     "replay": "eventplatform.retention.cli:replay",
     "purge": "eventplatform.retention.cli:purge",
+    "sanitize": "eventplatform.retention.cli:sanitize",
 }
 
 

@@ -111,37 +111,63 @@ def deduplicate(table: pa.Table) -> pa.Table:
 
 
 class HourWriter:
-    """The hours one run of one table touches."""
+    """The hours one run of one table touches. Staged rows stay in memory up to ``memory`` bytes, then
+    are spilled to uncompressed Arrow files: a run's memory does not grow with the number of events."""
 
-    def __init__(self, lake: Path, table: str, run: str) -> None:
+    def __init__(self, lake: Path, table: str, run: str, memory: int = 256 << 20) -> None:
         self.table_dir = lake / "event" / table
         self.run_dir = staging_root(lake) / run / table
-        self.parts: dict[Hour, list[Path]] = {}
+        self.memory = memory
+        self.parts: dict[Hour, list[pa.Table | Path]] = {}
+        self._held = 0
+        self._spilled = 0
 
     def stage(self, hour: Hour, rows: pa.Table) -> None:
-        folder = self.run_dir / "parts" / hour.path
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"part-{len(self.parts.get(hour, [])):05d}.parquet"
-        pq.write_table(rows, path, compression="snappy")
-        self.parts.setdefault(hour, []).append(path)
+        self.parts.setdefault(hour, []).append(rows)
+        self._held += rows.nbytes
+        if self._held > self.memory:
+            self._spill()
+
+    def _spill(self) -> None:
+        for hour, parts in self.parts.items():
+            for i, part in enumerate(parts):
+                if isinstance(part, pa.Table):
+                    folder = self.run_dir / "parts" / hour.path
+                    folder.mkdir(parents=True, exist_ok=True)
+                    path = folder / f"part-{self._spilled:06d}.arrow"
+                    self._spilled += 1
+                    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, part.schema) as out:
+                        out.write_table(part)
+                    parts[i] = path
+        self._held = 0
+
+    @staticmethod
+    def _load(part: pa.Table | Path) -> pa.Table:
+        if isinstance(part, pa.Table):
+            return part
+        if part.suffix == ".parquet":  # the Spark engine's output
+            return pq.ParquetFile(part).read()
+        with pa.memory_map(str(part)) as source:
+            return pa.ipc.open_file(source).read_all()
 
     def touch(self, hour: Hour) -> None:
         """An hour with input but no row left (only canaries): it still gets its (empty) partition."""
         self.parts.setdefault(hour, [])
 
-    def finish(self, hour: Hour, schema: pa.Schema, read: Spans) -> tuple[int, int, int]:
-        """Merge, deduplicate and swap one hour in; returns (rows out, duplicates removed, rows skipped as
-        already present)."""
+    def finish(self, hour: Hour, schema: pa.Schema, read: Spans) -> tuple[int, int, int, int]:
+        """Merge, deduplicate and swap one hour in; returns (rows out, duplicates removed here, rows skipped
+        as already present, rows the partition held before)."""
         target = self.table_dir / hour.path
         old_files = sorted(target.glob("*.parquet")) if target.exists() else []
         spans: Spans = {}
         tables = []
         for path in old_files:
             spans = merge_spans(spans, read_spans(path))
-            tables.append(conform_table(pq.read_table(path), schema))
+            tables.append(conform_table(pq.ParquetFile(path).read(), schema))
         skipped = 0
-        for path in self.parts.get(hour, []):
-            staged = pq.read_table(path)
+        existing = sum(t.num_rows for t in tables)
+        for part in self.parts.pop(hour, []):
+            staged = self._load(part)
             inside = _inside(staged, spans)
             skipped += pc.sum(pc.cast(inside, pa.int64())).as_py() or 0
             staged = staged.filter(pc.invert(inside)).drop_columns(list(HIDDEN))
@@ -157,7 +183,7 @@ class HourWriter:
         out.mkdir(parents=True, exist_ok=True)
         pq.write_table(combined, out / f"part-{uuid.uuid4().hex[:12]}.parquet", compression="snappy")
         self._swap(out, target)
-        return combined.num_rows, before - combined.num_rows, skipped
+        return combined.num_rows, before - combined.num_rows, skipped, existing
 
     def _swap(self, new: Path, target: Path) -> None:
         target.parent.mkdir(parents=True, exist_ok=True)

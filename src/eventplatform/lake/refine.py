@@ -17,39 +17,25 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from eventplatform.lake.convert import convert
-from eventplatform.lake.evolve import TableInfo, conform_table, load_info, merge, save_info
-from eventplatform.lake.hours import HourWriter, Spans, hidden_columns, recover, staging_root
-from eventplatform.lake.naming import DEFAULT_DATACENTER, Hour, split_topic, table_name
+from eventplatform.lake.evolve import TableInfo, load_info, merge, save_info
+from eventplatform.lake.hours import HourWriter, Spans, recover, staging_root
+from eventplatform.lake.naming import DEFAULT_DATACENTER, Hour, table_name
+from eventplatform.lake.prepare import prepare
 from eventplatform.lake.source import Chunk, read_chunks, streams_of
 from eventplatform.lake.status import HourStats, Status
-from eventplatform.lake.transforms import WMF_DOMAINS, add_columns, canary_mask, column, transform_fields
+from eventplatform.lake.transforms import WMF_DOMAINS, column, transform_fields
 from eventplatform.lake.types import UnsupportedSchema, arrow_schema
 from eventplatform.log import EventLog
 from eventplatform.schemas.registry import SchemaRegistry
 from eventplatform.streamconfig.config import StreamConfig
-
-_ISO_Z = r"^\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d+)?)?Z$"
-QUARANTINE = pa.schema(
-    [
-        ("stream", pa.string()),
-        ("topic", pa.string()),
-        ("partition", pa.int32()),
-        ("offset", pa.int64()),
-        ("timestamp_ms", pa.int64()),
-        ("reason", pa.string()),
-        ("value", pa.string()),
-    ]
-)
 
 
 class RefineError(Exception):
@@ -89,42 +75,6 @@ class StreamReport:
 
 
 Progress = Callable[[str, int], None]  # (stream, records just read)
-
-
-def hour_keys(table: pa.Table, timestamps: Sequence[int]) -> pa.Array:
-    """``YYYY-MM-DDTHH`` (UTC) of each row: ``meta.dt``, else ``dt``, else the log timestamp."""
-    n = table.num_rows
-    log_hours = pc.strftime(pa.array(timestamps, pa.timestamp("ms", tz="UTC")), "%Y-%m-%dT%H")
-    out = None
-    for name in ("meta.dt", "dt"):
-        dt = column(table, name)
-        if dt is None or not pa.types.is_string(dt.type):
-            continue
-        dt = dt.combine_chunks() if isinstance(dt, pa.ChunkedArray) else dt
-        quick = pc.if_else(
-            pc.fill_null(pc.match_substring_regex(dt, _ISO_Z), False),
-            pc.utf8_slice_codeunits(dt, 0, 13),
-            None,
-        )
-        slow = pc.and_(pc.is_null(quick), pc.is_valid(dt))
-        if pc.any(slow).as_py():
-            parsed = [
-                _iso_hour(v) if s else q
-                for v, s, q in zip(dt.to_pylist(), slow.to_pylist(), quick.to_pylist(), strict=True)
-            ]
-            quick = pa.array(parsed, pa.string())
-        out = quick if out is None else pc.coalesce(out, quick)
-    return log_hours if out is None or n == 0 else pc.coalesce(out, log_hours)
-
-
-def _iso_hour(text: str) -> str | None:
-    try:
-        when = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError:
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return when.astimezone(UTC).strftime("%Y-%m-%dT%H")
 
 
 class Refiner:
@@ -246,7 +196,7 @@ class Refiner:
             spans: Spans = {k: [v] for k, v in read.items()}
             for hour in sorted(writer.parts):
                 began = time.perf_counter()
-                out, dups, skipped = writer.finish(hour, info.schema, spans)
+                out, dups, skipped, _ = writer.finish(hour, info.schema, spans)
                 s = stats.setdefault(hour, HourStats())
                 s.rows_out, s.duplicates = out, dups
                 s.seconds += time.perf_counter() - began
@@ -282,53 +232,20 @@ class Refiner:
         report: StreamReport,
         windowed: bool,
     ) -> pa.Table | None:
-        converted = convert(chunk.values, source_schema)
+        prepared = prepare(chunk, stream, schema, source_schema, self.options)
         quarantined = None
-        if converted.rejected and not windowed:
-            idx = [i for i, _ in converted.rejected]
-            quarantined = pa.table(
-                {
-                    "stream": pa.array([stream] * len(idx), pa.string()),
-                    "topic": pa.array([chunk.topics[i] for i in idx], pa.string()),
-                    "partition": pa.array([chunk.partitions[i] for i in idx], pa.int32()),
-                    "offset": pa.array([chunk.offsets[i] for i in idx], pa.int64()),
-                    "timestamp_ms": pa.array([chunk.timestamps[i] for i in idx], pa.int64()),
-                    "reason": pa.array([r for _, r in converted.rejected], pa.string()),
-                    "value": pa.array([chunk.values[i].decode("utf-8", "replace") for i in idx]),
-                },
-                schema=QUARANTINE,
-            )
-            report.quarantined += len(idx)
-            for i in idx:
-                hour = self._hour_of_rejected(chunk, i, stream)
+        if prepared.quarantine is not None and not windowed:
+            quarantined = prepared.quarantine
+            report.quarantined += quarantined.num_rows
+            for hour in prepared.rejected_hours:
                 stats.setdefault(hour, HourStats()).quarantined += 1
-        kept = converted.kept
-        table = converted.table
-        if not table.num_rows:
-            return quarantined
-        topics = [chunk.topics[i] for i in kept]
-        partitions = [chunk.partitions[i] for i in kept]
-        offsets = [chunk.offsets[i] for i in kept]
-        keys = hour_keys(table, [chunk.timestamps[i] for i in kept])
-        dcs = {t: split_topic(t, stream, self.options.default_datacenter) for t in set(topics)}
-        dc_col = pa.array([dcs[t] for t in topics], pa.string())
-        canaries = canary_mask(table)
-        table = add_columns(table, self.options.own_domains)
-        table = conform_table(table, schema)
-        for name, arr in hidden_columns(topics, partitions, offsets).items():
-            table = table.append_column(name, arr)
-        group = pc.binary_join_element_wise(dc_col, keys, "/")
-        for key in pc.unique(group).to_pylist():
-            hour = Hour.from_key(key)
-            mask = pc.equal(group, key)
+        for hour, rows, is_canary in prepared.hours():
             if windowed and not self._in_window(hour):
-                report.outside += pc.sum(pc.cast(mask, pa.int64())).as_py()
+                report.outside += rows.num_rows
                 continue
-            rows = table.filter(mask)
             s = stats.setdefault(hour, HourStats())
             s.rows_in += rows.num_rows
-            if canaries is not None:
-                is_canary = pc.filter(canaries, mask)
+            if is_canary is not None:
                 n_canary = pc.sum(pc.cast(is_canary, pa.int64())).as_py() or 0
                 if n_canary:
                     s.canaries += n_canary
@@ -339,19 +256,6 @@ class Refiner:
             else:
                 writer.touch(hour)
         return quarantined
-
-    def _hour_of_rejected(self, chunk: Chunk, i: int, stream: str) -> Hour:
-        """The hour a rejected record counts in: its ``meta.dt`` if it can be read, else the log time."""
-        dc = split_topic(chunk.topics[i], stream, self.options.default_datacenter)
-        try:
-            doc = orjson.loads(chunk.values[i])
-            dt = doc.get("meta", {}).get("dt") or doc.get("dt")
-            key = _iso_hour(dt) if isinstance(dt, str) else None
-        except (orjson.JSONDecodeError, AttributeError):
-            key = None
-        if key is not None:
-            return Hour.from_key(f"{dc}/{key}")
-        return Hour.of(dc, datetime.fromtimestamp(chunk.timestamps[i] / 1000, UTC))
 
     def _in_window(self, hour: Hour) -> bool:
         since, until = self.options.since, self.options.until

@@ -126,3 +126,85 @@ def mysql_cmd(
             f"{stats.refused} refused; {stats.retries} retries",
             err=True,
         )
+
+
+@legacy.command("purge")
+@click.option("--db", default=None, help="mysql://USER[:PASS]@HOST[:PORT]/log [default: legacy.database]")
+@click.option(
+    "--older-than",
+    type=float,
+    default=90,
+    show_default=True,
+    help="Purge data older than this many days (under 90 is refused).",
+)
+@click.option("--newer-than", type=float, default=None, help="Only data newer than this many days.")
+@click.option(
+    "--allowlist",
+    type=click.Path(dir_okay=False, exists=True),
+    default=None,
+    help="TSV of <Schema>\\t<field> to keep indefinitely. [default: none: every table is purged]",
+)
+@click.option(
+    "--checkpoint",
+    "--start-ts-file",
+    "checkpoint",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Start where the last run ended (the file holds its end timestamp; rewritten after a run).",
+)
+@click.option("--batch-size", type=click.IntRange(min=1), default=1000, show_default=True)
+@click.option("--sleep-between-batches", type=float, default=1.0, show_default=True, help="Seconds.")
+@click.option("--dry-run", is_flag=True, help="Say what would be purged; change nothing.")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False), help="eventplatform.yaml to read.")
+def purge_cmd(
+    db: str | None,
+    older_than: float,
+    newer_than: float | None,
+    allowlist: str | None,
+    checkpoint: str | None,
+    batch_size: int,
+    sleep_between_batches: float,
+    dry_run: bool,
+    config_file: str | None,
+) -> None:
+    """Purge the legacy tables: delete old rows, or keep only the allowlisted columns of them.
+
+    Rows older than --older-than days are deleted, except in the tables of allowlisted schemas, whose old
+    rows keep id, uuid, timestamp and the listed fields (every other column becomes NULL)."""
+    from datetime import UTC, datetime
+    from pathlib import Path
+
+    from eventplatform.legacy.mysqldb import LegacyDb
+    from eventplatform.legacy.purge import PurgeError, Purger, read_allowlist, window, write_checkpoint
+
+    settings = _settings(config_file, {})
+    checkpoint_path = Path(checkpoint) if checkpoint else None
+    try:
+        start, end = window(datetime.now(UTC), older_than, newer_than, checkpoint_path)
+        keep = read_allowlist(Path(allowlist)) if allowlist else None
+        database = LegacyDb(_db_url(db, settings))
+    except (PurgeError, ValueError) as exc:
+        raise click.UsageError(str(exc)) from None
+    purger = Purger(
+        database, batch_size=batch_size, sleep=sleep_between_batches, dry_run=dry_run, echo=click.echo
+    )
+    click.echo(
+        f"legacy purge{' (dry run)' if dry_run else ''}: rows with timestamp in "
+        f"[{start or 'beginning'}, {end}) of {database.url}; allowlist: {allowlist or 'none'}",
+        err=True,
+    )
+    try:
+        report = purger.run(start, end, keep)
+    except PurgeError as exc:
+        raise click.UsageError(str(exc)) from None
+    except Exception as exc:  # the database: say what failed; the checkpoint is not moved
+        raise click.ClickException(f"purge failed: {type(exc).__name__}: {exc}") from None
+    finally:
+        database.reset()
+    if checkpoint_path is not None and not dry_run:
+        write_checkpoint(checkpoint_path, end)
+    total = sum(t.rows for t in report.tables)
+    click.echo(
+        f"legacy purge: {total} rows in {len(report.tables)} tables{' (dry run)' if dry_run else ''}",
+        err=True,
+    )

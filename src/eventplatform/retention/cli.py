@@ -458,3 +458,119 @@ def purge(
 
         asyncio.run(forever())
     sys.exit(asyncio.run(once()))
+
+
+# -- sanitize ----------------------------------------------------------------------------------------
+
+
+@click.command("sanitize")
+@click.option(
+    "--allowlist", "allowlist_path", default=None, help="Allowlist YAML. [default: retention.allowlist]"
+)
+@click.option("--lake", default=None, help=f"Lake directory. [default: lake.directory, else {DEFAULT_LAKE}]")
+@click.option(
+    "--salts",
+    "salts_dir",
+    default=None,
+    help="Salt directory, outside the lake. [default: retention.salts, else <state_dir>/salts]",
+)
+@click.option("--table", "tables", multiple=True, help="Only this table (repeatable).")
+@click.option("--since", callback=_time("--since"), help="Hours from this time (ISO 8601 or -2d).")
+@click.option("--until", callback=_time("--until"), help="Hours before this time.")
+@click.option(
+    "--lint",
+    "lint_only",
+    is_flag=True,
+    help="Check the allowlist against the lake and the schemas; sanitize nothing.",
+)
+@click.option(
+    "--rotate-salts",
+    is_flag=True,
+    help="Make the current period's salt if missing and delete "
+    "expired ones first (run it daily, as the reference's saltrotate).",
+)
+@with_common
+def sanitize(
+    allowlist_path: str | None,
+    lake: str | None,
+    salts_dir: str | None,
+    tables: tuple[str, ...],
+    since: int | None,
+    until: int | None,
+    lint_only: bool,
+    rotate_salts: bool,
+    config_file: str | None,
+    **options: Any,
+) -> None:
+    """Write the allowlisted copy of each refined hour into event_sanitized."""
+    from eventplatform.retention import sanitize as s
+    from eventplatform.retention.allowlist import Allowlist, AllowlistError
+    from eventplatform.retention.salts import SaltError, Salts
+
+    settings = _settings(config_file, options)
+    config = _streams(settings)
+    lake_root = lake_dir(lake, settings)
+    path = allowlist_path or section(settings, "allowlist")
+    if not path:
+        raise click.UsageError("no allowlist: --allowlist FILE or retention.allowlist in the config")
+    try:
+        allowlist = Allowlist.load(path)
+    except AllowlistError as exc:
+        raise click.ClickException(str(exc)) from None
+    salts = Salts(Path(salts_dir or section(settings, "salts", "") or state_dir(settings) / "salts"))
+    if rotate_salts:
+        try:
+            for line in salts.rotate(datetime.now(UTC), int(section(settings, "salt_period_months", 3))):
+                click.echo(line, err=True)
+        except (OSError, SaltError) as exc:
+            raise click.ClickException(f"salt rotation failed: {exc}") from None
+    from eventplatform.retention.purge import table_of
+
+    streams_by_table = {table_of(n): n for n in config.names if not n.startswith("/")}
+    schemas = asyncio.run(_json_schemas(settings, config, streams_by_table, list(allowlist.tables)))
+    problems, notes = s.lint(allowlist, lake_root, list(streams_by_table), schemas)
+    for note in notes:
+        click.echo(f"note: {note}", err=True)
+    if problems:
+        for problem in problems:
+            click.echo(f"allowlist: {problem}", err=True)
+        raise click.ClickException(f"{len(problems)} problem(s) in {path}: nothing sanitized")
+    if lint_only:
+        click.echo(f"{path}: {len(allowlist.tables)} table(s), no problem", err=True)
+        return
+    start = datetime.fromtimestamp(since / 1000, UTC) if since is not None else None
+    end = datetime.fromtimestamp(until / 1000, UTC) if until is not None else None
+    report = s.sanitize(lake_root, allowlist, salts, tables=[t for t in tables], since=start, until=end)
+    for table, partition, rows in report.sanitized:
+        click.echo(f"sanitized {table}/{partition}: {rows} rows")
+    for failure in report.failed:
+        click.echo(f"failed: {failure}", err=True)
+    click.echo(
+        f"{len(report.sanitized)} partition(s) sanitized, {report.unchanged} unchanged, "
+        f"{len(report.failed)} failed",
+        err=True,
+    )
+    sys.exit(1 if report.failed else 0)
+
+
+async def _json_schemas(
+    settings: Any, config: Any, streams_by_table: Mapping[str, str], tables: list[str]
+) -> dict[str, Any]:
+    """The latest JSON schema of each allowlisted table's stream, for its ``sensitive: true`` marks."""
+    from eventplatform.errors import EventFailure
+    from eventplatform.intake.builder import new_registry
+
+    registry = new_registry(settings)
+    out: dict[str, Any] = {}
+    try:
+        for table in tables:
+            stream = streams_by_table.get(table)
+            title = (config.get(stream) or {}).get("schema_title") if stream else None
+            if title:
+                try:
+                    out[table] = (await registry.get(f"/{title}/latest")).schema
+                except EventFailure:
+                    pass
+    finally:
+        await registry.close()
+    return out

@@ -238,3 +238,4 @@ def install_git_hook_cmd(schema_base_path: str | None) -> None:
 
 # The check/test/diff commands live in cli_checks and attach themselves to the group when it is imported.
 importlib.import_module("eventplatform.schemas.cli_checks")
+importlib.import_module("eventplatform.schemas.cli_repo")  # init, pre-commit

@@ -171,6 +171,13 @@ def _junit(run: TestRun) -> bytes:
 @click.option(
     "-j", "--jobs", type=click.IntRange(1, 64), default=None, help="Worker processes (default: one per CPU)."
 )
+@click.option(
+    "--allow-version-changes",
+    is_flag=True,
+    envvar="EVENTPLATFORM_ALLOW_VERSION_CHANGES",
+    help="Let committed version files differ from git HEAD (a deliberate fix). "
+    "Env: EVENTPLATFORM_ALLOW_VERSION_CHANGES=1.",
+)
 def test_cmd(
     schema_base_path: str | None,
     config_paths: tuple[str, ...],
@@ -178,14 +185,21 @@ def test_cmd(
     fmt: str,
     verbose: bool,
     jobs: int | None,
+    allow_version_changes: bool,
 ) -> None:
     """Run the repository tests (structure, robustness, compatibility) like jsonschema-tools' `npm test`.
 
     Test-case names are the reference's, so `skipSchemaTestCases` in .jsonschema-tools.yaml applies as
-    before. Exits 1 when any test fails.
+    before. Beyond the reference, a committed version file that differs from git HEAD fails
+    (schema-version-immutable). Exits 1 when any test fails.
     """
     options = _load_options(schema_base_path, config_paths)
-    run = _run(options, suites or ("structure", "robustness", "compatibility"), jobs=jobs)
+    suites = suites or ("structure", "robustness", "compatibility")
+    run = _run(options, suites, jobs=jobs)
+    if "structure" in suites and not allow_version_changes:
+        from eventplatform.schemas.immutable import immutability_results
+
+        run.results.extend(immutability_results(options))
     if fmt == "json":
         _emit_json(run.to_dict(), run.base_label)
     elif fmt == "junit":

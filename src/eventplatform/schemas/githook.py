@@ -41,7 +41,8 @@ def hook_script(repo_subdir: str, command: str | None, python: str) -> str:
     )
     return (
         "#!/bin/sh\n"
-        f"{MARKER}: materializes staged current schemas and adds the generated files to the commit.\n"
+        f"{MARKER}: materializes staged current schemas and adds the generated files to the commit,\n"
+        "# then refuses it when a title became incompatible or a committed version changed.\n"
         "unset GIT_DIR\n"
         f"cd {cd} || exit 1\n"
         f"{cmd_check}if command -v eventplatform >/dev/null 2>&1; then\n"
@@ -49,7 +50,7 @@ def hook_script(repo_subdir: str, command: str | None, python: str) -> str:
         "else\n"
         f"    set -- {shlex.quote(python)} -m eventplatform\n"
         "fi\n"
-        'exec "$@" schema materialize-modified --staged\n'
+        'exec "$@" schema pre-commit\n'
     )
 
 
