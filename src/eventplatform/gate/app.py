@@ -33,6 +33,7 @@ from eventplatform import __version__
 from eventplatform.gate import responses as R
 from eventplatform.gate.access import AccessLog
 from eventplatform.gate.beacon import BeaconRoutes
+from eventplatform.gate.clientjs import ClientRoutes
 from eventplatform.gate.metrics import GateMetrics
 from eventplatform.gate.request import (
     REQUEST_ID_MAX,
@@ -136,9 +137,10 @@ class GateApp:
         self._part_routes: dict[int, list[tuple[re.Pattern[str], tuple[str, ...]]]] = {}
         self.draining = False  # set by the server on SIGTERM/SIGINT: /healthz/ready answers 503 from then on
         self.beacon = BeaconRoutes(self)  # the legacy EventLogging beacon
+        self.client_routes = ClientRoutes(self)  # the browser client and the schemas of its debug mode
         self.starlette = Starlette(
             # extra_routes: e.g. live streams or a web page, same process
-            routes=[*self._routes(), *self.beacon.routes(), *extra_routes],
+            routes=[*self._routes(), *self.beacon.routes(), *self.client_routes.routes(), *extra_routes],
             lifespan=self._lifespan,
             middleware=[Middleware(GZipMiddleware, minimum_size=GZIP_MIN, compresslevel=3)],
         )
