@@ -4,6 +4,8 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 LOCK   := requirements.lock
+FUZZ_VENV  := .venv-fuzz
+FUZZ_STAMP := $(FUZZ_VENV)/.installed
 
 .PHONY: install lock system-deps run test lint bench-schemas bench-intake kafka-start kafka-stop clean
 
@@ -15,13 +17,21 @@ $(STAMP): pyproject.toml $(LOCK)
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	@touch $(STAMP)
 
-install: $(STAMP)
+# schemathesis in a venv of its own (requirements-fuzz.in says why), run by tests/gate/test_fuzz.py
+$(FUZZ_STAMP): requirements-fuzz.lock
+	@test -x $(FUZZ_VENV)/bin/python || $(PYTHON) -m venv $(FUZZ_VENV)
+	$(FUZZ_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(FUZZ_VENV)/bin/python -m pip install --quiet -r requirements-fuzz.lock
+	@touch $(FUZZ_STAMP)
+
+install: $(STAMP) $(FUZZ_STAMP)
 
 # Re-resolve every dependency to the newest version pyproject.toml allows: `make lock test`, then commit the lock.
 lock:
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet uv
 	$(BIN)/uv pip compile pyproject.toml --all-extras --python-version 3.11 --quiet -o $(LOCK)
+	$(BIN)/uv pip compile requirements-fuzz.in --python-version 3.11 --quiet -o requirements-fuzz.lock
 
 # What the tests need from the system (Debian packages: chromium, mariadb-server, prometheus' promtool...):
 # each scripts/deps/*.sh installs its part only where missing.
@@ -54,4 +64,4 @@ kafka-stop:
 	scripts/kafka.sh stop
 
 clean:
-	rm -rf $(VENV) .eventplatform build dist src/*.egg-info
+	rm -rf $(VENV) $(FUZZ_VENV) .eventplatform build dist src/*.egg-info

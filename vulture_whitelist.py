@@ -78,6 +78,8 @@ streams_config.requested
 base.EventLog.delete_before
 # pydantic-settings: a settings source's hook
 settings.get_field_value
+# gate.app: the routes served before Starlette's routing, read by tests/gate/test_openapi.py
+app.GateApp.RAW_ROUTES
 # legacy: the bundled legacy example stream's name, for tests and docs
 examples.NAVIGATION_TIMING_STREAM
 # click commands of `eventplatform legacy`, registered on their group by the decorator

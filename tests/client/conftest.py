@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from eventplatform.examples import LINK_HOVER_STREAM
+from tests.browser import browser, page  # noqa: F401  (the browser tests' fixtures)
 from tests.gate.conftest import Server, link_hover, running
 
 __all__ = ["LINK_HOVER_STREAM", "Server", "link_hover"]
@@ -100,7 +101,10 @@ class Flaky:
             def _answer(self, status: int, body: bytes) -> None:
                 self.send_response(status)
                 self.send_header("content-type", "application/json")
+                self.send_header("access-control-allow-origin", "*")  # for the browser client's fetch
                 self.send_header("content-length", str(len(body)))
+                self.send_header("connection", "close")  # no idle keep-alive thread to wait for at exit
+                self.close_connection = True
                 self.end_headers()
                 self.wfile.write(body)
 

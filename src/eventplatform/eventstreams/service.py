@@ -115,6 +115,20 @@ class EventStreams:
     """The part (see the module docstring). ``startup(intake)`` before the first request."""
 
     prefixes = ("/v2/",)
+    # every route this part answers (path template -> methods): the gate answers 405 for other methods,
+    # and tests/gate/test_openapi.py checks them against gate/openapi.yaml
+    ROUTES: dict[str, tuple[str, ...]] = {
+        path: ("GET", "HEAD", "OPTIONS")
+        for path in (
+            PREFIX + "{streams}",
+            *PAGES,
+            "/v2/static/{file}",
+            "/v2/api/streams",
+            "/v2/api/rates",
+            "/v2/api/errors/{stream}",
+            "/v2/api/schema/{title:path}/{version}",
+        )
+    }
 
     def __init__(self, settings: Settings) -> None:
         self.platform = settings

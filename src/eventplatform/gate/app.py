@@ -13,6 +13,7 @@ import gc
 import gzip
 import html
 import logging
+import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping, Sequence
 from pathlib import Path
@@ -32,6 +33,7 @@ from eventplatform import __version__
 from eventplatform.gate import responses as R
 from eventplatform.gate.access import AccessLog
 from eventplatform.gate.beacon import BeaconRoutes
+from eventplatform.gate.clientjs import ClientRoutes
 from eventplatform.gate.metrics import GateMetrics
 from eventplatform.gate.request import (
     REQUEST_ID_MAX,
@@ -70,6 +72,7 @@ CSP = (
     "base-uri 'self'; frame-ancestors 'self'"
 )
 GZIP_MIN = 1024
+EVENTS_PATHS = ("/v1/events", "/v1/events/")  # POST there is the raw hot-path handler, not a Route
 MAX_PENDING_HASTY = 1000  # hasty batches processed in the background at once, per worker
 
 
@@ -96,6 +99,9 @@ def common_headers(settings: ServerSettings) -> list[tuple[bytes, bytes]]:
 class GateApp:
     """ASGI entry point. Build with :func:`create_app`; the intake (registry, stream config, log,
     pipeline) is built from the settings in the lifespan, with the components given here (tests)."""
+
+    # routes served before Starlette's routing (path -> methods), for tests/gate/test_openapi.py
+    RAW_ROUTES: dict[str, tuple[str, ...]] = {p: ("POST",) for p in EVENTS_PATHS}
 
     def __init__(
         self,
@@ -128,15 +134,18 @@ class GateApp:
         self._hasty_tasks: set[asyncio.Task[Any]] = set()
         self._want_headers = False  # set in startup() from the pipeline's header->field mapping
         self._spec: dict[str, Any] | None = None
+        self._part_routes: dict[int, list[tuple[re.Pattern[str], tuple[str, ...]]]] = {}
+        self.draining = False  # set by the server on SIGTERM/SIGINT: /healthz/ready answers 503 from then on
         self.beacon = BeaconRoutes(self)  # the legacy EventLogging beacon
+        self.client_routes = ClientRoutes(self)  # the browser client and the schemas of its debug mode
         self.starlette = Starlette(
             # extra_routes: e.g. live streams or a web page, same process
-            routes=[*self._routes(), *self.beacon.routes(), *extra_routes],
+            routes=[*self._routes(), *self.beacon.routes(), *self.client_routes.routes(), *extra_routes],
             lifespan=self._lifespan,
             middleware=[Middleware(GZipMiddleware, minimum_size=GZIP_MIN, compresslevel=3)],
         )
         self.starlette.add_exception_handler(404, self._not_found)
-        self.starlette.add_exception_handler(405, self._not_found)
+        self.starlette.add_exception_handler(405, self._method_not_allowed)
 
     # -- lifecycle -----------------------------------------------------------------------------------
 
@@ -181,15 +190,35 @@ class GateApp:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             path = scope["path"]
-            if (path == "/v1/events" or path == "/v1/events/") and scope["method"] == "POST":
+            if path in EVENTS_PATHS and scope["method"] == "POST":
                 await self._post_events(scope, receive, send)
                 return
             for part in self.parts:
                 if path.startswith(part.prefixes):
-                    await part(scope, receive, send)
+                    allow = self._part_methods(part, path)
+                    if allow is None or scope["method"] in allow:
+                        await part(scope, receive, send)
+                    else:
+                        response = _not_allowed(scope["method"], path, ", ".join(allow))
+                        await response(scope, receive, self._with_headers(send, scope))
                     return
             send = self._with_headers(send, scope)
         await self.starlette(scope, receive, send)
+
+    def _part_methods(self, part: Any, path: str) -> tuple[str, ...] | None:
+        """The methods of the part's route that ``path`` is, or None (not one of its routes: the part
+        answers, e.g. its 404). Another method gets the gate's 405 with ``Allow``."""
+        table = self._part_routes.get(id(part))
+        if table is None:
+            table = [
+                (re.compile("^" + re.sub(r"\\\{\w+(:path)?\\\}", _param, re.escape(t)) + "$"), methods)
+                for t, methods in getattr(part, "ROUTES", {}).items()
+            ]
+            self._part_routes[id(part)] = table
+        for pattern, methods in table:
+            if pattern.match(path):
+                return methods
+        return None
 
     def _with_headers(self, send: Send, scope: Scope) -> Send:
         extra = self.headers
@@ -348,12 +377,14 @@ class GateApp:
                 methods=["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD"],
             ),
             Route("/_info/{field}", self._info_field, methods=["GET"]),
-            Route("/v1/events", self._events_other, methods=["GET", "OPTIONS", "PUT", "DELETE", "PATCH"]),
-            Route("/v1/events/", self._events_other, methods=["GET", "OPTIONS", "PUT", "DELETE", "PATCH"]),
+            Route("/v1/events", self._events_options, methods=["OPTIONS"]),  # POST: the raw handler
+            Route("/v1/events/", self._events_options, methods=["OPTIONS"]),
             Route("/v1/_test/events", self._test_events, methods=["GET"]),
             Route("/v1/stream-configs", self._stream_configs, methods=["GET"]),
             Route("/v1/stream-configs/{streams}", self._stream_configs, methods=["GET"]),
             Route("/metrics", self._metrics, methods=["GET"]),
+            Route("/healthz/live", self._live, methods=["GET"]),
+            Route("/healthz/ready", self._ready, methods=["GET"]),
         ]
 
     async def _not_found(self, request: Request, _exc: Exception) -> Response:
@@ -400,10 +431,27 @@ class GateApp:
             headers={"location": home},
         )
 
-    async def _events_other(self, request: Request) -> Response:
-        if request.method == "OPTIONS":
-            return PlainTextResponse("POST", headers={"allow": "POST"})
-        return await self._not_found(request, Exception())
+    async def _method_not_allowed(self, request: Request, exc: Exception) -> Response:
+        """405 with the methods the path has (RFC 9110), the body in EventGate's 404 form: the path
+        exists, the method does not (EventGate answers 404 here; the spec and this server say 405)."""
+        allow = (getattr(exc, "headers", None) or {}).get("Allow", "")
+        if request.url.path in EVENTS_PATHS:
+            allow = "POST, OPTIONS"  # POST is served before Starlette's routing
+        return _not_allowed(request.method, request.url.path, allow)
+
+    async def _events_options(self, _request: Request) -> Response:
+        return PlainTextResponse("POST", headers={"allow": "POST"})
+
+    async def _live(self, _request: Request) -> Response:
+        """Liveness: the event loop answers. Never fails while draining (a restart would cut the drain)."""
+        return Response(b'{"status":"live"}', media_type="application/json")
+
+    async def _ready(self, _request: Request) -> Response:
+        """Readiness: 503 from the drain's start, so that load balancers stop sending new requests while
+        the requests already sent are still answered."""
+        if self.draining:
+            return Response(b'{"status":"draining"}', status_code=503, media_type="application/json")
+        return Response(b'{"status":"ready"}', media_type="application/json")
 
     async def _test_events(self, request: Request) -> Response:
         events = copy.deepcopy(self.settings.server.test_events)
@@ -453,6 +501,19 @@ class GateApp:
         for part in self.parts:
             data += part.metrics.exposition()
         return Response(data, media_type=content_type)
+
+
+def _param(m: re.Match[str]) -> str:
+    """A path parameter of a part's route as a regex: ``{name}`` one segment, ``{name:path}`` several."""
+    return ".+" if m.group(1) else "[^/]+"
+
+
+def _not_allowed(method: str, path: str, allow: str) -> Response:
+    return HTMLResponse(
+        f"<pre>Cannot {html.escape(method)} {html.escape(path)}</pre>\n",
+        status_code=405,
+        headers={"allow": allow},
+    )
 
 
 def _doc_page(spec: dict[str, Any]) -> str:

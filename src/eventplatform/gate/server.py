@@ -19,6 +19,7 @@ import time
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # the app (and prometheus-client) are imported only after the metrics mode is set
+    from eventplatform.gate.app import GateApp
     from eventplatform.gate.uvicorn_patches.balance import ConnectionCounts
     from eventplatform.settings import Settings
 
@@ -45,6 +46,20 @@ def bind_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
+def worker_app(settings: Settings, index: int = 0, *, freeze_gc: bool = False) -> GateApp:
+    """The ASGI app of one worker with every route it serves. The one place a worker's app is put
+    together: a part that serves HTTP in the same process adds its routes here (``extra_routes``), and
+    tests/gate/test_openapi.py checks this app's routes against gate/openapi.yaml, both ways."""
+    from eventplatform.gate.app import GateApp
+
+    parts = []
+    if settings.eventstreams.enabled:  # live streams and the console on the same port
+        from eventplatform.eventstreams.service import EventStreams
+
+        parts.append(EventStreams(settings))
+    return GateApp(settings, worker_index=index, freeze_gc=freeze_gc, parts=parts)
+
+
 def run_worker(
     settings: Settings, sock: socket.socket, index: int, counts: ConnectionCounts | None = None
 ) -> None:
@@ -53,19 +68,14 @@ def run_worker(
     import uvicorn
 
     from eventplatform.gate.access import configure as configure_access_log
-    from eventplatform.gate.app import GateApp
     from eventplatform.gate.uvicorn_patches import install
     from eventplatform.gate.uvicorn_patches.balance import BalancedServer
 
     install()
     configure_access_log()
 
-    parts = []
-    if settings.eventstreams.enabled:  # live streams and the console on the same port
-        from eventplatform.eventstreams.service import EventStreams
-
-        parts.append(EventStreams(settings))
-    app = GateApp(settings, worker_index=index, freeze_gc=True, parts=parts)
+    app = worker_app(settings, index, freeze_gc=True)
+    parts = app.parts
     config = uvicorn.Config(
         app,
         loop="uvloop",

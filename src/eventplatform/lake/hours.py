@@ -39,14 +39,12 @@ def recover(lake: Path) -> None:
     if not root.exists():
         return
     for run in root.iterdir():
-        trash = run / "trash"
-        if trash.exists():
-            for marker in trash.rglob("_target"):
-                target = Path(marker.read_text())
-                moved = marker.parent / "data"
-                if moved.exists() and not target.exists():
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    os.replace(moved, target)
+        for marker in run.glob("*/trash/*/_target"):  # <run>/<table>/trash/<id>/_target
+            target = Path(marker.read_text())
+            moved = marker.parent / "data"
+            if moved.exists() and not target.exists():
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(moved, target)
         shutil.rmtree(run, ignore_errors=True)
 
 
@@ -199,6 +197,11 @@ class HourWriter:
 
     def cleanup(self) -> None:
         shutil.rmtree(self.run_dir, ignore_errors=True)
+
+    def release(self) -> None:
+        """After a failure: drop staged rows from memory, leave the directory to :func:`recover`."""
+        self.parts.clear()
+        self._held = 0
 
 
 def hidden_columns(topics: list[str], partitions: list[int], offsets: list[int]) -> Mapping[str, pa.Array]:

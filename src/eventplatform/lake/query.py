@@ -68,7 +68,7 @@ def run(lake: Path, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
 def run_arrow(lake: Path, sql: str) -> Any:
     con = connect(lake)
     try:
-        return con.execute(sql).to_arrow_table()
+        return con.sql(sql).to_arrow_table()
     finally:
         con.close()
 

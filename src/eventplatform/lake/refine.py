@@ -89,9 +89,13 @@ class Refiner:
 
     async def run_all(self, progress: Progress | None = None) -> list[StreamReport]:
         lake = self.options.lake
-        lake.mkdir(parents=True, exist_ok=True)
-        if not os.access(lake, os.W_OK):
-            raise PermissionError(f"cannot write to the lake directory {lake}")
+        try:
+            lake.mkdir(parents=True, exist_ok=True)
+            if not os.access(lake, os.W_OK):
+                raise PermissionError("no write permission")
+            (lake / "_refine.lock").touch()
+        except OSError as exc:
+            raise RefineError(f"cannot use the lake directory {lake}: {exc.strerror or exc}") from None
         with open(lake / "_refine.lock", "w") as lock:
             try:
                 fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -217,8 +221,10 @@ class Refiner:
                 {(h.datacenter, h.start.strftime("%Y-%m-%dT%H")): s for h, s in stats.items()},
                 info.schema_uri,
             )
-        finally:
-            writer.cleanup()
+        except BaseException:
+            writer.release()  # staged files stay for the next run's recover() (a partition moved aside too)
+            raise
+        writer.cleanup()
         return report
 
     def _chunk(
