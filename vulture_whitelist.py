@@ -93,3 +93,7 @@ from eventplatform.client import base as client_base, sync as client_sync
 
 client_base.ClientBase.stats
 client_sync.EventClient.closed
+# gate.uvicorn_patches.limits: uvicorn's RequestResponseCycle reads keep_alive (Connection: close while draining)
+from eventplatform.gate.uvicorn_patches import limits as _limits  # noqa: E402
+
+_limits.GateHttpProtocol.keep_alive  # type: ignore[attr-defined]

@@ -113,6 +113,13 @@ class ServerSettings(Section):
     port: Annotated[int, Field(ge=0, le=65535)] = 8192
     workers: Count = 0  # 0: one per core
     max_body_size: Size = 4 * 1024 * 1024
+    # slow clients and drain (gate.uvicorn_patches.limits; docs/operations.md): seconds, 0 = none
+    header_timeout: Annotated[float, Field(ge=0)] = 10.0  # the request head, from connect or last answer
+    body_timeout: Annotated[float, Field(ge=0)] = 30.0  # the request body, from the end of its head
+    keep_alive_timeout: Annotated[float, Field(gt=0)] = 5.0  # an idle keep-alive connection
+    max_connections: Count = 4096  # open connections per worker; beyond: 503 and close (0 = no limit)
+    drain_delay: Annotated[float, Field(ge=0)] = 0.0  # after SIGTERM: keep serving, not ready, this long
+    shutdown_timeout: Annotated[float, Field(gt=0)] = 30.0  # then in-flight requests get this long
     max_events_per_request: Count = 10_000
     test_events: Annotated[list[Any], BeforeValidator(_yaml_list)] = Field(
         default_factory=_default_test_events
@@ -204,6 +211,12 @@ KEYS: dict[str, tuple[str, str]] = {
     "port": ("server", "port"),
     "workers": ("server", "workers"),
     "max_body_size": ("server", "max_body_size"),
+    "header_timeout": ("server", "header_timeout"),
+    "body_timeout": ("server", "body_timeout"),
+    "keep_alive_timeout": ("server", "keep_alive_timeout"),
+    "max_connections": ("server", "max_connections"),
+    "drain_delay": ("server", "drain_delay"),
+    "shutdown_timeout": ("server", "shutdown_timeout"),
     "max_events_per_request": ("server", "max_events_per_request"),
     "test_events": ("server", "test_events"),
     "cors": ("server", "cors"),

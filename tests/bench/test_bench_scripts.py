@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 
 from tests.kafka_broker import Broker, kafka, kafka_broker
+from tests.mariadb_server import MariaDB, mariadb, mariadb_server
 
-__all__ = ["kafka_broker"]
+__all__ = ["kafka_broker", "mariadb_server"]
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -57,3 +58,17 @@ def test_kafka_log_bench_prints_rate_and_cpu(kafka_broker: Broker) -> None:
     )  # fmt: skip
     assert "events/s" in out and "µs CPU per event" in out
     assert float(out.split("in flight: ")[1].split(" events/s")[0].replace(",", "")) > 0
+
+
+def test_retention_bench_prints_rates() -> None:
+    out = run("bench/retention.py", "--rows", "2000", "--hours", "2", "--log-records", "2000")
+    assert "sanitize: 2,000 rows in 2 hours" in out
+    assert "purge: 2,000 log records" in out
+
+
+@mariadb
+def test_legacy_bench_sink_part(mariadb_server: MariaDB) -> None:
+    out = run(
+        "bench/legacy.py", "--skip-http", "--events", "50", "--db", mariadb_server.url("log"), timeout=300
+    )  # fmt: skip
+    assert json.loads(out)["mysql"]["events"] == 50

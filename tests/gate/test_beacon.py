@@ -189,7 +189,8 @@ def test_limit_and_revisions_are_configurable(tmp_path: Path) -> None:
     config.write_text(
         "legacy:\n  max_query_size: 3000\n  revisions:\n    NavigationTiming: {10785754: 1.0.0}\n"
     )
-    with running(tmp_path, "--config", str(config)) as server:
+    # with a datacenter: legacy topics still have no prefix (eventlogging_NavigationTiming, as at Wikimedia)
+    with running(tmp_path, "--config", str(config), "--datacenter", "eqiad") as server:
         long = {"action": "t-long-" + "é" * 55, "mobileMode": "é" * 64, "mediaWikiVersion": "é" * 64}
         query = beacon_query(capsule(event={"isAnon": True, **long}))
         assert 1014 < len(query) < 3000
@@ -198,6 +199,6 @@ def test_limit_and_revisions_are_configurable(tmp_path: Path) -> None:
         assert event["$schema"] == "/analytics/legacy/navigationtiming/1.0.0"
         r = httpx.get(f"{server.url}/beacon/event?" + beacon_query(capsule(revision=1)))
         assert r.status_code == 204 and "requested-event-valid" not in r.headers  # not in --dev
-        [error] = server.records(ERRORS)
+        [error] = server.records("eqiad." + ERRORS)
         assert error["error_type"] == "legacy_revision_unknown"
         assert "WARNING: an event of" not in server.stderr()

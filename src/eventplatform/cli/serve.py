@@ -36,6 +36,23 @@ from eventplatform.cli.options import load_settings_and_streams
 @click.option(
     "--max-body-size", default=None, help="Largest request body, bytes (or 4mb, 100kb). [default: 4mb]"
 )
+@click.option("--header-timeout", type=float, default=None, help="Seconds for a request head. [default: 10]")
+@click.option("--body-timeout", type=float, default=None, help="Seconds for a request body. [default: 30]")
+@click.option(
+    "--keep-alive-timeout", type=float, default=None, help="Seconds an idle connection stays. [default: 5]"
+)
+@click.option(
+    "--max-connections", type=int, default=None, help="Open connections per worker, then 503. [default: 4096]"
+)
+@click.option(
+    "--drain-delay",
+    type=float,
+    default=None,
+    help="Seconds to keep serving (not ready) after SIGTERM, for load balancers to notice. [default: 0]",
+)
+@click.option(
+    "--shutdown-timeout", type=float, default=None, help="Seconds for in-flight requests then. [default: 30]"
+)
 @click.option(
     "--access-log/--no-access-log",
     default=None,

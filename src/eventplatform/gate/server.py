@@ -68,10 +68,14 @@ def run_worker(
     import uvicorn
 
     from eventplatform.gate.access import configure as configure_access_log
-    from eventplatform.gate.uvicorn_patches import install
+    from eventplatform.gate.uvicorn_patches import install, limits
     from eventplatform.gate.uvicorn_patches.balance import BalancedServer
 
     install()
+    server_settings = settings.server
+    limits.LIMITS = limits.Limits(
+        server_settings.header_timeout, server_settings.body_timeout, server_settings.max_connections
+    )
     configure_access_log()
 
     app = worker_app(settings, index, freeze_gc=True)
@@ -79,16 +83,18 @@ def run_worker(
     config = uvicorn.Config(
         app,
         loop="uvloop",
-        http="httptools",
+        http=limits.GateHttpProtocol,  # httptools, with request timeouts and the connection limit
         lifespan="on",
         access_log=False,
         log_level="warning",
         server_header=False,
         proxy_headers=False,  # X-Forwarded-For / X-Client-IP are read by the app, as eventgate-wikimedia
-        timeout_graceful_shutdown=10,
+        timeout_graceful_shutdown=server_settings.shutdown_timeout,
+        timeout_keep_alive=server_settings.keep_alive_timeout,
         backlog=2048,
     )
     server = uvicorn.Server(config) if counts is None else BalancedServer(config, sock, counts, index)
+    limits.install_drain(server, app, server_settings.drain_delay)
     if parts:
         from eventplatform.eventstreams.server import stop_streams
 

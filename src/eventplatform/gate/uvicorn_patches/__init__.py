@@ -3,6 +3,8 @@
 - :mod:`.reason`: EventGate's reason sentences in the HTTP status line, and the constant header block of
   the intake hot path written with it (uvicorn's httptools ``STATUS_LINE`` table);
 - :mod:`.longurl`: request targets over 64 KiB reach the app (the legacy beacon refuses them itself);
+- :mod:`.limits`: request-head and body timeouts, a connection limit and drain on SIGTERM (a subclass of
+  uvicorn's httptools protocol, and wrappers of the server's signal handler and tick);
 - :mod:`.balance`: workers that share one listening socket accept connections in turn
   (a ``uvicorn.Server`` subclass driving its own accept loop).
 
