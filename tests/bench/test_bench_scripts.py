@@ -60,6 +60,12 @@ def test_kafka_log_bench_prints_rate_and_cpu(kafka_broker: Broker) -> None:
     assert float(out.split("in flight: ")[1].split(" events/s")[0].replace(",", "")) > 0
 
 
+def test_retention_bench_prints_rates() -> None:
+    out = run("bench/retention.py", "--rows", "2000", "--hours", "2", "--log-records", "2000")
+    assert "sanitize: 2,000 rows in 2 hours" in out
+    assert "purge: 2,000 log records" in out
+
+
 @mariadb
 def test_legacy_bench_sink_part(mariadb_server: MariaDB) -> None:
     out = run(

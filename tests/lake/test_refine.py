@@ -111,3 +111,9 @@ def test_unknown_stream_reported_and_others_refined(log_url: str, lake: Path) ->
     assert result.exit_code == 1
     assert "no.such.stream: ERROR stream 'no.such.stream' is not in the stream config" in result.output
     assert query(lake, f"SELECT count(*) AS n FROM event.{TABLE}") == [{"n": 1}]
+
+
+def test_follow_keeps_refining(log_url: str, lake: Path) -> None:
+    produce(log_url, STREAM, [event("2026-02-15T00:10:00Z")])
+    out = refine(log_url, lake, "--follow", "--interval", "0", "--runs", "2").output
+    assert "1 read, 1 rows in 1 hours" in out and "0 read, 0 rows in 0 hours" in out

@@ -277,3 +277,14 @@ def test_a_crash_in_the_middle_of_a_swap_is_undone(tmp_path: Path) -> None:
     recover(lake)
     assert pq.read_table(target / "part-0.parquet").num_rows == 2
     assert not (lake / "_sanitize_staging" / "deadrun").exists()
+
+
+def test_map_keys_kept_hashed_or_removed_row_by_row() -> None:
+    from eventplatform.retention.sanitize import mask_array
+
+    kind = pa.map_(pa.string(), pa.string())
+    arr = pa.array(
+        [[("Country", "FR"), ("city", "Paris")], None, [], [("city", "Oslo"), ("x-id", "7")]], kind
+    )
+    out = mask_array(arr, {"country": "keep", "x_id": "hash"}, lambda v: f"H({v})")
+    assert out.to_pylist() == [[("Country", "FR")], None, [], [("x-id", "H(7)")]]

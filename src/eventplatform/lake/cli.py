@@ -50,6 +50,15 @@ def _time(text: str | None, name: str) -> datetime | None:
 @click.option("--chunk-size", default=100_000, show_default=True, type=click.IntRange(1))
 @click.option("--config", "config_file", default=None, help="Config file. [default: ./eventplatform.yaml]")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option(
+    "--follow", is_flag=True, help="Keep refining as events arrive (local engine), until interrupted."
+)
+@click.option(
+    "--interval", default=60.0, show_default=True, type=click.FloatRange(0), help="Seconds between runs."
+)
+@click.option(
+    "--runs", default=None, type=click.IntRange(1), help="With --follow: stop after this many runs."
+)
 def refine(
     log_url: str | None,
     lake: str | None,
@@ -64,6 +73,9 @@ def refine(
     chunk_size: int,
     config_file: str | None,
     fmt: str,
+    follow: bool,
+    interval: float,
+    runs: int | None,
 ) -> None:
     """Refine streams from the event log into hourly Parquet tables under LAKE/event/<table>/."""
     from eventplatform.lake.naming import DEFAULT_DATACENTER
@@ -96,7 +108,15 @@ def refine(
 
         async def go() -> Any:
             try:
-                return await Refiner(options, log, config, registry).run_all(_progress())
+                done = 0
+                while True:
+                    reports = await Refiner(options, log, config, registry).run_all(_progress())
+                    done += 1
+                    if not follow or (runs is not None and done >= runs):
+                        return reports
+                    if any(r.read for r in reports):
+                        _print_reports(reports, fmt)
+                    await asyncio.sleep(interval)
             finally:
                 await registry.close()
                 await log.close()

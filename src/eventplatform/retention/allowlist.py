@@ -24,6 +24,7 @@ fields and any field whose JSON schema says ``sensitive: true``, whether kept, h
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -58,6 +59,7 @@ class AllowlistError(ValueError):
     """The allowlist is malformed or allows what it must not (the message names the entry and why)."""
 
 
+@functools.lru_cache(maxsize=4096)  # map keys repeat on every row
 def norm(name: str) -> str:
     return _BAD.sub("_", str(name)).lower()
 

@@ -11,6 +11,7 @@ run, so a reader never sees half a partition.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import re
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from eventplatform.retention.allowlist import Allowlist, AllowlistError, Spec, lint_table, norm
@@ -129,21 +131,29 @@ def mask_array(arr: pa.Array, spec: Spec | None, hasher: Callable[[str], str] | 
         children = [mask_array(arr.field(i), spec.get(norm(f.name)), hasher) for i, f in enumerate(kind)]
         return pa.StructArray.from_arrays(children, fields=list(kind), mask=arr.is_null())
     if pa.types.is_map(kind):
-        rows = []
-        for row in arr.to_pylist():
-            if row is None:
-                rows.append(None)
-                continue
-            kept = []
-            for k, v in row:
-                action = spec.get(norm(k))
-                if action == "keep":
-                    kept.append((k, v))
-                elif action == "hash" and hasher is not None:
-                    kept.append((k, None if v is None else hasher(v)))
-            rows.append(kept)
-        return pa.array(rows, type=kind)
+        return _mask_map(arr, spec, hasher)
     raise AllowlistError(f"a nested entry for a {kind} column")
+
+
+def _mask_map(arr: pa.MapArray, spec: dict[str, Spec], hasher: Callable[[str], str] | None) -> pa.Array:
+    """Keep the listed keys of each map (hashing the values of ``hash`` keys); columnar, not per row."""
+    keys, items, offsets = arr.keys, arr.items, arr.offsets
+    names = pc.replace_substring_regex(pc.utf8_lower(keys), "[^a-z0-9_]", "_")  # as norm()
+    listed = [k for k, v in spec.items() if v in ("keep", "hash")]
+    keep = pc.fill_null(pc.is_in(names, value_set=pa.array(listed, pa.string())), False)
+    hashed = [k for k, v in spec.items() if v == "hash"]
+    if hashed and hasher is not None:
+        to_hash = pc.fill_null(pc.is_in(names, value_set=pa.array(hashed, pa.string())), False)
+        values = items.to_pylist()
+        flags = to_hash.to_pylist()
+        items = pa.array(
+            [hasher(v) if f and v is not None else v for v, f in zip(values, flags, strict=True)], items.type
+        )
+    prefix = pa.concat_arrays([pa.array([0], pa.int64()), pc.cumulative_sum(pc.cast(keep, pa.int64()))])
+    new_offsets = pc.cast(pc.take(prefix, pc.subtract(offsets, offsets[0])), pa.int32())
+    return pa.MapArray.from_arrays(
+        new_offsets, pc.filter(keys, keep), pc.filter(items, keep), type=arr.type, mask=arr.is_null()
+    )
 
 
 def mask_table(table: pa.Table, spec: Spec, hasher: Callable[[str], str] | None) -> pa.Table:
@@ -250,7 +260,8 @@ def sanitize(
                         report.failed.append(f"{table}/{part.relative}: {exc}")
                         continue
                     value = salt.value
-                    hasher = lambda v, _s=value: hmac_hex(_s, v)  # noqa: E731
+                    # values repeat (titles, domains): each distinct one is hashed once per hour
+                    hasher = functools.lru_cache(maxsize=65536)(lambda v, _s=value: hmac_hex(_s, v))
                 state = (part.fingerprint(), digest, salt.path.name if salt else "")
                 if status.current(table, part.relative) == state:
                     report.unchanged += 1
