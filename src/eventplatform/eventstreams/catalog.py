@@ -73,9 +73,7 @@ class RateCounter:
         while True:
             topics = dict(self._topics())
             error_topics = self._error_topics()
-            start = (
-                Start.at_offsets(positions, fallback="beginning") if positions else Start.at_time(since)
-            )
+            start = Start.at_offsets(positions, fallback="beginning") if positions else Start.at_time(since)
             # first up to the end as it is now (then the counts are complete), then following
             follow = self.caught_up.is_set()
             stream = self.log.consume(sorted(topics), start, follow=follow)

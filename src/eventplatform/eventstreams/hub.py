@@ -29,18 +29,20 @@ from eventplatform.streamconfig.canary import is_canary
 logger = logging.getLogger("eventplatform.eventstreams")
 
 RETRY_DELAY = 1.0  # seconds before a feed whose reader failed reads again from where it was
+FEED_POLL = 0.05  # seconds between looks for new records of an idle feed (one reader per topic: cheap)
 
 
 class Delivery:
     """One record as every client sends it: the augmented event JSON (meta.topic, meta.partition,
     meta.offset, meta.key), parsed once for the filters."""
 
-    __slots__ = ("canary", "data", "event", "offset", "partition", "size", "tail", "timestamp", "topic")
+    __slots__ = ("canary", "data", "event", "offset", "partition", "size", "tail", "timestamp", "topic", "tp")
 
     def __init__(self, record: Record) -> None:
         self.topic = record.topic
         self.partition = record.partition
         self.offset = record.offset
+        self.tp = (record.topic, record.partition)
         self.timestamp = record.timestamp_ms
         try:
             event = orjson.loads(record.value)
@@ -63,7 +65,7 @@ class Delivery:
             self.canary = False
         self.event = event
         self.tail = b"\ndata: " + self.data + b"\n\n"  # SSE: after "event: message\nid: <id>"
-        self.size = len(self.tail) + 200
+        self.size = len(self.tail)
 
 
 class Client:
@@ -77,7 +79,8 @@ class Client:
         self.bytes = 0
         self.max_events = max_events
         self.max_bytes = max_bytes
-        self.wakeup = asyncio.Event()
+        self.waiter: asyncio.Future[None] | None = None  # the writer, waiting for something to send
+        self.closed = False  # the client went away
         self.drained = asyncio.Event()
         self.failure: tuple[str, str] | None = None  # (reason label, message) once cut off
         self.feeds: list[Feed] = []
@@ -85,7 +88,7 @@ class Client:
     def offer(self, d: Delivery) -> None:
         """Hot function (once per record per live client): buffer ``d`` unless already had; cut off a
         client whose buffer is full."""
-        tp = (d.topic, d.partition)
+        tp = d.tp
         if d.offset < self.seen.get(tp, 0) or self.failure is not None:
             return
         self.seen[tp] = d.offset + 1
@@ -98,7 +101,14 @@ class Client:
             return
         self.buffer.append(d)
         self.bytes += d.size
-        self.wakeup.set()
+        if self.waiter is not None:
+            self.wake()
+
+    def wake(self) -> None:
+        """A plain future, not an asyncio.Event: hundreds of writers wake for every batch of a feed."""
+        waiter = self.waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     async def put(self, d: Delivery) -> None:
         """Catching up: wait for room instead of failing (the client sets the pace of its own reader)."""
@@ -109,11 +119,16 @@ class Client:
                 return
         self.offer(d)
 
-    def take(self) -> list[Delivery]:
-        items = list(self.buffer)
-        self.buffer.clear()
-        self.bytes = 0
-        self.wakeup.clear()
+    def take(self, most: int) -> list[Delivery]:
+        """Up to ``most`` buffered deliveries, oldest first."""
+        buffer = self.buffer
+        if len(buffer) <= most:
+            items = list(buffer)
+            buffer.clear()
+            self.bytes = 0
+        else:
+            items = [buffer.popleft() for _ in range(most)]
+            self.bytes -= sum(d.size for d in items)
         self.drained.set()
         return items
 
@@ -125,7 +140,7 @@ class Client:
             for feed in self.feeds:
                 feed.remove(self)
             self.feeds.clear()
-        self.wakeup.set()
+        self.wake()
         self.drained.set()
 
 
@@ -169,7 +184,7 @@ class Feed:
         while True:
             # partitions not in ``next`` appeared after we began: read them whole
             start = Start.at_offsets(self.next, fallback="beginning")
-            stream = self.log.consume([self.topic], start, follow=True)
+            stream = self.log.consume([self.topic], start, follow=True, poll_interval=FEED_POLL)
             try:
                 async for record in stream:
                     self.next[(record.topic, record.partition)] = record.offset + 1

@@ -131,36 +131,41 @@ class Vector:
     ``next[tp]`` is the next offset to deliver; ``ts[tp]`` the timestamp to resume from on another log.
     Each entry's JSON is cached and rebuilt only for the partition that moved (hot: once per delivery)."""
 
-    __slots__ = ("_entries", "_id", "log", "next", "ts")
+    __slots__ = ("_entries", "_id", "_log", "_topics", "log", "next", "ts")
 
     def __init__(self, log: str, next_offsets: dict[TopicPartition, int], ts: dict[TopicPartition, int]):
         self.log = log
+        self._log = orjson.dumps(log)
+        self._topics: dict[str, bytes] = {}  # topic -> its JSON string
         self.next = next_offsets
         self.ts = ts
         self._entries: dict[TopicPartition, bytes] = {}
         self._id: bytes | None = None
         for tp in sorted(next_offsets):
-            self._entries[tp] = self._entry(tp)
+            self._entries[tp] = self._entry(tp, self.next[tp], self.ts.get(tp, 0))
 
-    def _entry(self, tp: TopicPartition) -> bytes:
-        return orjson.dumps(
-            {
-                "topic": tp[0],
-                "partition": tp[1],
-                "timestamp": self.ts.get(tp, 0),
-                "offset": self.next[tp],
-                "log": self.log,
-            }
-        )
+    def _entry(self, tp: TopicPartition, offset: int, timestamp: int) -> bytes:
+        topic = self._topics.get(tp[0])
+        if topic is None:
+            topic = self._topics[tp[0]] = orjson.dumps(tp[0])
+        return _ENTRY % (topic, tp[1], timestamp, offset, self._log)
 
     def advance(self, tp: TopicPartition, offset: int, timestamp: int) -> None:
         """Hot function: ``offset`` was delivered (or filtered out)."""
         self.next[tp] = offset + 1
         self.ts[tp] = timestamp + 1
-        self._entries[tp] = self._entry(tp)
+        self._entries[tp] = self._entry(tp, offset + 1, timestamp + 1)
         self._id = None
 
     def id(self) -> bytes:
         if self._id is None:
-            self._id = b"[" + b",".join(self._entries.values()) + b"]"
-        return self._id
+            entries = self._entries
+            if len(entries) == 1:
+                for entry in entries.values():
+                    self._id = b"[" + entry + b"]"
+            else:
+                self._id = b"[" + b",".join(entries.values()) + b"]"
+        return self._id  # type: ignore[return-value]
+
+
+_ENTRY = b'{"topic":%s,"partition":%d,"timestamp":%d,"offset":%d,"log":%s}'

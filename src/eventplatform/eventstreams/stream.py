@@ -41,6 +41,7 @@ Send = Callable[[Message], Awaitable[None]]
 PREFIX = "/v2/stream/"
 MAX_MATCHES = 20
 EVENT_PREFIX = b"event: message\nid: "
+WRITE_EVENTS = 200  # events per write at most: what waits in the socket's buffer stays small
 
 
 @dataclass
@@ -210,19 +211,21 @@ def frame(client: Client, items: list[Delivery], req: StreamRequest, count: Call
     matches_ = req.matches
     canary = req.canary
     nxt = vector.next
+    sent = 0
+    json_lines = req.json_lines
     for d in items:
-        tp = (d.topic, d.partition)
+        tp = d.tp
         if d.offset < nxt.get(tp, 0):
             continue
-        keep = (canary or not d.canary) and (not matches_ or matches(d.event, matches_))
         vector.advance(tp, d.offset, d.timestamp)
-        if not keep:
+        if (d.canary and not canary) or (matches_ and not matches(d.event, matches_)):
             continue
-        if req.json_lines:
-            out.append(d.data + b"\n")
+        sent += 1
+        if json_lines:
+            out += (d.data, b"\n")
         else:
-            out.append(EVENT_PREFIX + vector.id() + d.tail)
-    count(len(out))
+            out += (EVENT_PREFIX, vector.id(), d.tail)
+    count(sent)
     return b"".join(out)
 
 
@@ -287,7 +290,8 @@ async def handle_stream(service: EventStreams, scope: Scope, receive: Receive, s
     labels = service.metrics.connected(req.streams)
     reason = "client_closed"
     follower = asyncio.create_task(service.hub.follow(client), name="eventstreams-follow")
-    watcher = asyncio.create_task(_disconnected(receive), name="eventstreams-disconnect")
+    follower.add_done_callback(lambda _task: client.wake())  # a failed catch-up ends the stream at once
+    watcher = asyncio.create_task(_disconnected(receive, client), name="eventstreams-disconnect")
     try:
         await send(
             {
@@ -303,7 +307,7 @@ async def handle_stream(service: EventStreams, scope: Scope, receive: Receive, s
         )
         first = b"\n" if req.json_lines else b":ok\n\nretry: %d\n\n" % settings.retry_ms
         await send({"type": "http.response.body", "body": first, "more_body": True})
-        reason = await _write(service, client, req, send, watcher, follower)
+        reason = await _write(service, client, req, send, follower)
     finally:
         follower.cancel()
         watcher.cancel()
@@ -316,11 +320,17 @@ async def handle_stream(service: EventStreams, scope: Scope, receive: Receive, s
         service.metrics.disconnected(labels, reason)
 
 
-async def _disconnected(receive: Receive) -> None:
+async def _disconnected(receive: Receive, client: Client) -> None:
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
+            client.closed = True
+            client.wake()
             return
+
+
+def _wake(client: Client) -> None:
+    client.wake()
 
 
 async def _write(
@@ -328,27 +338,29 @@ async def _write(
     client: Client,
     req: StreamRequest,
     send: Send,
-    watcher: asyncio.Task[None],
     follower: asyncio.Task[None],
 ) -> str:
     """Send what the client's buffer gets until the client leaves or is cut off; returns why it ended."""
+    loop = asyncio.get_running_loop()
     heartbeat = service.settings.heartbeat
     beat = b"\n" if req.json_lines else b": heartbeat\n\n"
     count = service.metrics.sent_counter(req.streams)
     while True:
-        if not client.buffer and client.failure is None:
-            waiter = asyncio.ensure_future(client.wakeup.wait())
-            done, _ = await asyncio.wait({waiter, watcher}, timeout=heartbeat, return_when="FIRST_COMPLETED")
-            if waiter not in done:
-                waiter.cancel()
-            if watcher in done:
-                return "client_closed"
-            if not done:
+        if not client.buffer and client.failure is None and not client.closed:
+            client.waiter = loop.create_future()
+            timer = loop.call_later(heartbeat, _wake, client)
+            try:
+                await client.waiter
+            finally:
+                timer.cancel()
+                client.waiter = None
+            if not client.buffer and client.failure is None and not client.closed:
                 await send({"type": "http.response.body", "body": beat, "more_body": True})
                 continue
+        if client.closed:
+            return "client_closed"
         if follower.done() and not follower.cancelled() and follower.exception() is not None:
-            exc = follower.exception()
-            client.fail("log_error", f"Reading the log failed: {exc}")
+            client.fail("log_error", f"Reading the log failed: {follower.exception()}")
         if client.failure is not None:
             reason, message = client.failure
             if reason != "shutdown":
@@ -356,8 +368,6 @@ async def _write(
                 await send({"type": "http.response.body", "body": data, "more_body": True})
             await send({"type": "http.response.body", "body": b"", "more_body": False})
             return reason
-        data = frame(client, client.take(), req, count)
+        data = frame(client, client.take(WRITE_EVENTS), req, count)
         if data:
             await send({"type": "http.response.body", "body": data, "more_body": True})
-        if watcher.done():
-            return "client_closed"
