@@ -17,6 +17,15 @@ $(STAMP): pyproject.toml $(LOCK)
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	@touch $(STAMP)
 
+# The compiled hot path of intake (native/, Rust through maturin): optional. When it does not build (no cargo,
+# no network), intake runs in pure Python and logs a warning; `rm $(NATIVE)` and `make install` to retry.
+NATIVE := $(VENV)/.native
+$(NATIVE): $(STAMP) native/Cargo.toml native/Cargo.lock native/pyproject.toml $(wildcard native/src/*.rs)
+	@if command -v cargo >/dev/null && $(BIN)/python -m pip install --quiet --no-deps ./native; then :; else \
+	  $(BIN)/python -m pip uninstall --quiet --yes eventplatform-native >/dev/null 2>&1; \
+	  echo "warning: the compiled intake path (native/) did not build; intake runs in pure Python" >&2; fi
+	@touch $@
+
 # schemathesis in a venv of its own (requirements-fuzz.in says why), run by tests/gate/test_fuzz.py
 $(FUZZ_STAMP): requirements-fuzz.lock
 	@test -x $(FUZZ_VENV)/bin/python || $(PYTHON) -m venv $(FUZZ_VENV)
@@ -24,7 +33,7 @@ $(FUZZ_STAMP): requirements-fuzz.lock
 	$(FUZZ_VENV)/bin/python -m pip install --quiet -r requirements-fuzz.lock
 	@touch $(FUZZ_STAMP)
 
-install: $(STAMP) $(FUZZ_STAMP)
+install: $(STAMP) $(FUZZ_STAMP) $(NATIVE)
 
 # Re-resolve every dependency to the newest version pyproject.toml allows: `make lock test`, then commit the lock.
 lock:
@@ -64,4 +73,4 @@ kafka-stop:
 	scripts/kafka.sh stop
 
 clean:
-	rm -rf $(VENV) $(FUZZ_VENV) .eventplatform build dist src/*.egg-info
+	rm -rf $(VENV) $(FUZZ_VENV) .eventplatform build dist src/*.egg-info native/target

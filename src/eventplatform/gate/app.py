@@ -133,6 +133,7 @@ class GateApp:
         self._json_header_block = b"".join(b"%s: %s\r\n" % h for h in self._json_headers)
         self._hasty_tasks: set[asyncio.Task[Any]] = set()
         self._want_headers = False  # set in startup() from the pipeline's header->field mapping
+        self._fast_parse: Callable[[bytes], Any] | None = None
         self._spec: dict[str, Any] | None = None
         self._part_routes: dict[int, list[tuple[re.Pattern[str], tuple[str, ...]]]] = {}
         self.draining = False  # set by the server on SIGTERM/SIGINT: /healthz/ready answers 503 from then on
@@ -163,6 +164,7 @@ class GateApp:
             await self.intake.create_topics()
         # only header->field mappings beyond the two read anyway need every request header decoded
         self._want_headers = bool(set(self.pipeline.settings.header_fields) - {"x-request-id", "user-agent"})
+        self._fast_parse = self.pipeline.native_parse  # the compiled path's parser, if built
 
     async def shutdown(self) -> None:
         if self._hasty_tasks:
@@ -261,7 +263,8 @@ class GateApp:
             if body is None:
                 return 499  # the client went away
             query, hasty = read_query(scope.get("query_string", b""))
-            events = parse_events(body, head, server.max_body_size, server.max_events_per_request)
+            fast_parse = None if hasty else self._fast_parse  # hasty batches are noted event by event
+            events = parse_events(body, head, server.max_body_size, server.max_events_per_request, fast_parse)
         except EmptyBody as empty:
             return await self._json(send, *R.empty_response(empty.detail), head.request_id)
         except BodyError as exc:
@@ -271,7 +274,7 @@ class GateApp:
             return await self._accept_hasty(send, events, ctx)
         return await self._process_and_answer(send, events, ctx, head.accept_gzip)
 
-    async def _accept_hasty(self, send: Send, events: list[Any], ctx: RequestContext) -> int:
+    async def _accept_hasty(self, send: Send, events: Any, ctx: RequestContext) -> int:
         """202 at once; the batch is processed in the background."""
         self.metrics.hasty.inc(len(events))
         self.access.note_hasty(events)
@@ -285,7 +288,7 @@ class GateApp:
         return await self._json(send, *R.hasty_response(len(events)), ctx.request_id)
 
     async def _process_and_answer(
-        self, send: Send, events: list[Any], ctx: RequestContext, accept_gzip: bool = False
+        self, send: Send, events: Any, ctx: RequestContext, accept_gzip: bool = False
     ) -> int:
         pipeline = self.pipeline
         assert pipeline is not None
@@ -311,7 +314,7 @@ class GateApp:
                     )
         return await self._json(send, status, reason, body, ctx.request_id, accept_gzip)
 
-    async def _process_hasty(self, events: list[Any], ctx: RequestContext) -> None:
+    async def _process_hasty(self, events: Any, ctx: RequestContext) -> None:
         assert self.pipeline is not None
         try:
             result = await self.pipeline.process(events, ctx, hasty=True)

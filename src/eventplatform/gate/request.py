@@ -153,8 +153,13 @@ def parse_hasty(values: list[str]) -> bool:
     )
 
 
-def parse_events(body: bytes, head: Head, limit: int, max_events: int) -> list[Any]:
-    """The events of the body: content type, encoding, BOM, JSON, one event or an array of them."""
+def parse_events(
+    body: bytes, head: Head, limit: int, max_events: int, fast_parse: Callable[[bytes], Any] | None = None
+) -> Any:
+    """The events of the body: content type, encoding, BOM, JSON, one event or an array of them.
+
+    With ``fast_parse`` (the compiled path's parser), a body it parses is returned as its parse (a sized
+    batch for the pipeline); anything it declines (malformed, empty...) is parsed and judged here."""
     content_type = head.content_type
     ctype = content_type.split(";", 1)[0].strip().lower() if content_type is not None else None
     if ctype not in ACCEPTED_CONTENT_TYPES:
@@ -170,6 +175,10 @@ def parse_events(body: bytes, head: Head, limit: int, max_events: int) -> list[A
         body = body[3:]
     if not body.strip():
         raise EmptyBody()
+    if fast_parse is not None:
+        parsed = fast_parse(body)
+        if parsed is not None and len(parsed) <= max_events:
+            return parsed
     try:
         parsed = orjson.loads(body)
     except orjson.JSONDecodeError as exc:

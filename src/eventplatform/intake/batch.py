@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+import orjson
 import uuid_utils
 
 from eventplatform.errors import EventFailure
@@ -93,7 +94,8 @@ class BatchResult:
     # (stream, schema_uri) -> count, per status; for metrics without walking the outcomes again
     accepted_by: dict[tuple[str, str], int] = field(default_factory=dict)
     # the accepted events, in order: as mutated by defaults, serialized, their index in the batch and their
-    # (stream, schema URI); parallel lists rather than an object per event (the hot path)
+    # (stream, schema URI); parallel lists rather than an object per event (the hot path). An event accepted
+    # by the compiled path is None in ``accepted_events``: it is its JSON in ``accepted_values``.
     accepted_events: list[Any] = field(default_factory=list)
     accepted_values: list[bytes] = field(default_factory=list)
     accepted_index: list[int] = field(default_factory=list)
@@ -103,14 +105,18 @@ class BatchResult:
     def success(self) -> list[EventOutcome]:
         """The accepted events as outcomes (built on demand)."""
         return [
-            EventOutcome(i, "success", e, None, stream, uri)
-            for i, e, (stream, uri) in zip(
-                self.accepted_index, self.accepted_events, self.accepted_routes, strict=True
+            EventOutcome(i, "success", orjson.loads(v) if e is None else e, None, stream, uri)
+            for i, e, v, (stream, uri) in zip(
+                self.accepted_index,
+                self.accepted_events,
+                self.accepted_values,
+                self.accepted_routes,
+                strict=True,
             )
         ]
 
     def status_counts(self) -> tuple[int, int, int]:
-        return len(self.accepted_events), len(self.invalid), len(self.error)
+        return len(self.accepted_index), len(self.invalid), len(self.error)
 
 
 def json_type(value: Any) -> str:

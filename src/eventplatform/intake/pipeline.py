@@ -21,9 +21,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -33,18 +32,19 @@ from orjson import dumps
 from uuid_utils import uuid1
 
 from eventplatform.errors import Codes, EventError, EventFailure, EventInvalid, ValidationDetail
+from eventplatform.intake import native
 from eventplatform.intake.batch import BatchResult, EventOutcome, RequestContext, json_type, new_uuid
-from eventplatform.intake.defaults import SchemaFill, get_path, is_open_object, set_default
+from eventplatform.intake.defaults import get_path, set_default
+from eventplatform.intake.output import OutputFile
+from eventplatform.intake.plan import KeyFields, Plan, Route
 from eventplatform.log import Batch, EventLog, Message
 from eventplatform.schemas.ajv import ajv_errors
-from eventplatform.schemas.registry import CompiledSchema, SchemaRegistry
+from eventplatform.schemas.registry import SchemaRegistry
 from eventplatform.streamconfig.config import StreamConfig, topic_for
 from eventplatform.streamconfig.keys import message_key
 
-KeyFields = Mapping[str, str]  # message key name -> dotted event path (stream config message_key_fields)
 logger = logging.getLogger("eventplatform.gate")
-HEADER_VALUE_MAX = 400
-_REQUEST_ID_PATH = ("meta", "request_id")  # eventgate-wikimedia truncates header-derived fields to 400 chars
+HEADER_VALUE_MAX = native.HEADER_VALUE_MAX
 MAX_SCHEMA_URI_LENGTH = 2048
 
 
@@ -75,77 +75,6 @@ class PipelineSettings:
         return self.error_stream or f"{self.service_name}.error.validation"
 
 
-class _Route:
-    """A (stream, schema URI) pair that passed the stream check: where its events go."""
-
-    __slots__ = ("key", "key_fields", "topic")
-
-    def __init__(self, stream: str, uri: str, topic: str, key_fields: KeyFields | None) -> None:
-        self.key = (stream, uri)
-        self.topic = topic
-        self.key_fields = key_fields
-
-
-class _Plan:
-    """What to do to events of one schema, precomputed once per schema: default fields, schema defaults,
-    integer normalisation, title checks."""
-
-    __slots__ = (
-        "client_ip",
-        "compiled",
-        "fill",
-        "fill_ctx",
-        "header_fields",
-        "is_valid",
-        "legacy_dt",
-        "meta_dt",
-        "meta_id",
-        "routes",
-        "schema_fill",
-        "title",
-    )
-
-    def __init__(self, compiled: CompiledSchema, header_fields: Mapping[str, str]) -> None:
-        self.compiled = compiled
-        self.title = compiled.title
-        has = compiled.has_field
-        self.meta_id = has(("meta", "id"))
-        self.meta_dt = has(("meta", "dt"))
-        self.legacy_dt = bool(self.title and self.title.startswith("analytics/legacy")) and has(("dt",))
-        self.client_ip = has(("http", "client_ip"))
-        hf: list[tuple[str, tuple[str, ...]]] = []
-        for header, dotted in header_fields.items():
-            path = tuple(dotted.split("."))
-            if has(path) or (len(path) > 1 and is_open_object(compiled.schema, path[:-1])):
-                hf.append((header, path))
-        self.header_fields = tuple(hf)
-        fill = SchemaFill(compiled.schema)
-        self.schema_fill = fill if fill.defaults or fill.integer_paths else None  # None: nothing to do
-        # the validator of the hot path (AJV formats as Rust patterns); ``describe`` explains a refusal
-        self.is_valid: Callable[[Any], bool] = (compiled.fast or compiled.validator).is_valid
-        self.routes: dict[str, _Route] = {}  # stream -> route, for the current stream config
-        # header-derived fields of the request last seen: ((path, value, is meta.request_id), ...)
-        self.fill_ctx: RequestContext | None = None
-        self.fill: tuple[tuple[tuple[str, ...], str, bool], ...] = ()
-
-    def fills(self, ctx: RequestContext) -> tuple[tuple[tuple[str, ...], str, bool], ...]:
-        """The header-derived fields for events of this schema in this request (computed once per request)."""
-        if self.fill_ctx is ctx:
-            return self.fill
-        out = []
-        for header, path in self.header_fields:
-            if header == "x-request-id":
-                value: str | None = ctx.request_id
-            elif header == "user-agent":
-                value = ctx.user_agent
-            else:
-                value = ctx.headers.get(header)
-            if value is not None:
-                out.append((path, value[:HEADER_VALUE_MAX], path == _REQUEST_ID_PATH))
-        self.fill, self.fill_ctx = tuple(out), ctx
-        return self.fill
-
-
 def _errors_text(details: Sequence[ValidationDetail]) -> str:
     """AJV's ``errorsText`` (``'<dataPath>' <message>, …``), the message of a validation failure."""
     return ajv_errors(details)[1]
@@ -160,21 +89,28 @@ def _timestamp_ms(dt: Any) -> int | None:
         return None
 
 
-class OutputFile:
-    """``--output FILE``: every accepted event as one JSON line, one O_APPEND write per batch, so several
-    worker processes can share the file without interleaving lines."""
+class _Columns:
+    """The accepted events of a batch as columns (what ``log.produce`` takes) and the error events."""
 
-    def __init__(self, path: str) -> None:
-        self.path = path
-        self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    COLUMNS = ("topics", "values", "keys", "stamps", "routes", "events")
+    __slots__ = ("error_events", "keys", "result", "routes", "stamps", "topics", "values")
 
-    def write(self, values: Sequence[bytes]) -> None:
-        if values:
-            os.write(self.fd, b"\n".join(values) + b"\n")
+    def __init__(self, result: BatchResult) -> None:
+        self.result = result
+        self.topics: list[str] = []
+        self.values: list[bytes] = []
+        self.keys: list[bytes | None] = []
+        self.stamps: list[int | None] = []
+        self.routes: list[Route] = []
+        self.error_events: list[Message] = []
 
-    def close(self) -> None:
-        with contextlib.suppress(OSError):
-            os.close(self.fd)
+    @property
+    def events(self) -> list[Any]:
+        return self.result.accepted_events
+
+    @events.setter
+    def events(self, events: list[Any]) -> None:
+        self.result.accepted_events[:] = events
 
 
 class Pipeline:
@@ -194,7 +130,7 @@ class Pipeline:
         self.log = log
         self.settings = settings or PipelineSettings()
         self.output = output
-        self._plans: dict[str, _Plan] = {}
+        self._plans: dict[str, Plan] = {}
         self._stream_cache: dict[str, tuple[dict[str, Any] | None, str, KeyFields | None]] = {}
         self._stream_cache_owner: StreamConfig | None = None
         self._warned_error_stream = False  # (stream, schema URI) pairs that passed the check
@@ -203,6 +139,11 @@ class Pipeline:
         self._stream_path = tuple(s.stream_field.split("."))
         self._emitter_id = s.emitter_id or s.service_name
         self._error_stream = s.resolved_error_stream
+        # the compiled path, when built and not switched off, and when events are found where it looks
+        plain = self._schema_path == ("$schema",) and s.stream_field == "meta.stream"
+        module = native.load() if plain else None
+        self._native = native.NativeLane(module, s.header_fields) if module is not None else None
+        self.native_parse = self._native.parse if self._native is not None else None
 
     # -- configuration -------------------------------------------------------------------------------
 
@@ -220,6 +161,8 @@ class Pipeline:
             self._stream_cache = {}
             for plan in self._plans.values():
                 plan.routes.clear()
+            if self._native is not None:
+                self._native.clear_routes()
             self._stream_cache_owner = cfg
         return cfg
 
@@ -239,7 +182,7 @@ class Pipeline:
                 self._stream_cache[stream] = info
         return info
 
-    async def _plan(self, uri: str) -> _Plan:
+    async def _plan(self, uri: str) -> Plan:
         plan = self._plans.get(uri)
         if plan is None:
             try:
@@ -248,9 +191,11 @@ class Pipeline:
                 raise type(exc)(exc.code, f"Failed loading schema at {_short(uri)}: {exc.message}") from None
             plan = self._plans.get(uri)
             if plan is None:
-                plan = _Plan(compiled, self.settings.header_fields)
+                plan = Plan(compiled, self.settings.header_fields)
                 if len(self._plans) < 10_000:
                     self._plans[uri] = plan
+                    if self._native is not None:
+                        self._native.add_plan(uri, plan)
         return plan
 
     def knows_schema(self, uri: str) -> bool:
@@ -264,23 +209,43 @@ class Pipeline:
     ) -> BatchResult:
         """Run every event of the batch; produce the valid ones (one ``log.produce``) and error events.
 
+        ``events`` is a list of parsed events, or the compiled path's parse of a body (``native_parse``),
+        whose events are run by the compiled engine except the ones it hands back to :meth:`_run`.
         Hot function (see docs/architecture.md): the accepted events are gathered as columns (topic, value,
-        key, timestamp), not one object each, and the per-schema plan is looked up without a call."""
+        key, timestamp), not one object each."""
         result = BatchResult(total=len(events))
         self._current_streams()
-        # the accepted events as columns (topic, value, key, timestamp) and their routes
-        topics: list[str] = []
-        values: list[bytes] = []
-        keys: list[bytes | None] = []
-        stamps: list[int | None] = []
-        routes: list[_Route] = []
+        cols = _Columns(result)
+        lane = self._native
+        if lane is not None and lane.is_parsed(events):
+            await self._run_native(lane, events, ctx, cols)
+        else:
+            await self._run(enumerate(events), ctx, cols)
+        topics, values, keys, stamps, routes = cols.topics, cols.values, cols.keys, cols.stamps, cols.routes
+        error_events = cols.error_events
+        if values and error_events:  # concurrently: a slow log must not make the batch wait twice
+            await asyncio.gather(
+                self._produce(topics, values, keys, stamps, routes, result, hasty),
+                self._produce_error_events(error_events, hasty),
+            )
+        elif values:
+            await self._produce(topics, values, keys, stamps, routes, result, hasty)
+        elif error_events:
+            await self._produce_error_events(error_events, hasty)
+        if self.output is not None and result.accepted_values:
+            self.output.write(result.accepted_values)
+        return result
+
+    async def _run(self, indexed: Iterable[tuple[int, Any]], ctx: RequestContext, cols: _Columns) -> None:
+        """The Python path: each event in turn, the plan looked up without a call on the usual path."""
+        result = cols.result
+        topics, values, keys, stamps, routes = cols.topics, cols.values, cols.keys, cols.stamps, cols.routes
         ok_events = result.accepted_events
         ok_index = result.accepted_index
-        error_events: list[Message] = []
         plans = self._plans
         fast = self._schema_path == ("$schema",)
         finish = self._finish
-        for index, event in enumerate(events):
+        for index, event in indexed:
             try:
                 plan = None
                 if fast and type(event) is dict:
@@ -299,7 +264,7 @@ class Pipeline:
                     result.invalid.append(outcome)
                     err = await self._error_event(outcome, ctx)
                     if err is not None:
-                        error_events.append(err)
+                        cols.error_events.append(err)
                 else:
                     result.error.append(outcome)
                 continue
@@ -317,18 +282,41 @@ class Pipeline:
             routes.append(route)
             ok_events.append(event)
             ok_index.append(index)
-        if values and error_events:  # concurrently: a slow log must not make the batch wait twice
-            await asyncio.gather(
-                self._produce(topics, values, keys, stamps, routes, result, hasty),
-                self._produce_error_events(error_events, hasty),
-            )
-        elif values:
-            await self._produce(topics, values, keys, stamps, routes, result, hasty)
-        elif error_events:
-            await self._produce_error_events(error_events, hasty)
-        if self.output is not None and result.accepted_values:
-            self.output.write(result.accepted_values)
-        return result
+
+    async def _run_native(
+        self, lane: native.NativeLane, parsed: Any, ctx: RequestContext, cols: _Columns
+    ) -> None:
+        """The compiled path for the events it can take; the others (``deferred``) through :meth:`_run`."""
+        index, values, keys, stamps, route_ids, deferred, fix = lane.run(parsed, ctx)
+        n = len(values)
+        if fix:  # a meta.dt in a shape the engine does not convert
+            stamps = [_timestamp_ms(s) if type(s) is str else s for s in stamps]
+        if type(route_ids) is int:
+            route = lane.routes[route_ids]
+            routes = [route] * n
+            topics = [route.topic] * n
+        else:
+            routes = [lane.routes[i] for i in route_ids]
+            topics = [r.topic for r in routes]
+        if keys is None:
+            keys = [None] * n
+        if deferred:
+            await self._run(((i, orjson.loads(raw)) for i, raw in deferred), ctx, cols)
+        result = cols.result
+        if not cols.values:  # the usual case: every event took the compiled path (or none was valid)
+            cols.topics, cols.values, cols.keys = topics, values, keys
+            cols.stamps, cols.routes = stamps, routes
+            result.accepted_index.extend(index)
+            result.accepted_events.extend([None] * n)  # their JSON is in accepted_values once produced
+            return
+        # both paths accepted events: one batch in the events' order
+        all_index = index + result.accepted_index
+        order = sorted(range(len(all_index)), key=all_index.__getitem__)
+        native_cols = (topics, values, keys, stamps, routes, [None] * n)
+        for name, theirs in zip(_Columns.COLUMNS, native_cols, strict=True):
+            both = theirs + getattr(cols, name)
+            setattr(cols, name, [both[i] for i in order])
+        result.accepted_index[:] = [all_index[i] for i in order]
 
     async def _produce_error_events(self, error_events: list[Message], hasty: bool) -> None:
         with contextlib.suppress(Exception):  # error events are best effort, as in the reference
@@ -340,7 +328,7 @@ class Pipeline:
         values: list[bytes],
         keys: list[bytes | None],
         stamps: list[int | None],
-        routes: list[_Route],
+        routes: list[Route],
         result: BatchResult,
         hasty: bool,
     ) -> None:
@@ -368,6 +356,8 @@ class Pipeline:
         result.accepted_events.clear()
         result.accepted_index.clear()
         for event, i, value, route, failed in zip(events, index, values, routes, delivery, strict=True):
+            if event is None:  # accepted by the compiled path: the event is its JSON
+                event = orjson.loads(value)
             if failed is None:
                 result.accepted_events.append(event)
                 result.accepted_index.append(i)
@@ -383,7 +373,7 @@ class Pipeline:
             result.invalid.sort(key=lambda o: o.index)
             result.error.sort(key=lambda o: o.index)
 
-    async def _resolve(self, event: Any, ctx: RequestContext) -> tuple[_Plan, str]:
+    async def _resolve(self, event: Any, ctx: RequestContext) -> tuple[Plan, str]:
         """Extract and check ``$schema`` and load its schema: the only step that may wait (I/O)."""
         if type(event) is not dict:
             raise EventInvalid(
@@ -416,19 +406,21 @@ class Pipeline:
             plan = await self._plan(uri)
         return plan, uri
 
-    def _route(self, event: dict[str, Any], uri: str, stream: str, plan: _Plan) -> _Route:
+    def _route(self, event: dict[str, Any], uri: str, stream: str, plan: Plan) -> Route:
         """Check that the schema may go to the stream (raises) and remember where its events go."""
         settings, topic, key_fields = self._stream_info(stream)
         if self.settings.check_streams:
             self._check_stream(event, uri, stream, settings, plan)
-        route = _Route(stream, uri, topic, key_fields)
+        route = Route(stream, uri, topic, key_fields)
         if len(plan.routes) < 10_000:
             plan.routes[stream] = route
+            if self._native is not None:
+                self._native.add_route(uri, stream, route)
         return route
 
     def _finish(
-        self, event: dict[str, Any], ctx: RequestContext, plan: _Plan, uri: str
-    ) -> tuple[_Route, bytes, bytes | None, int | None]:
+        self, event: dict[str, Any], ctx: RequestContext, plan: Plan, uri: str
+    ) -> tuple[Route, bytes, bytes | None, int | None]:
         """Stream check, default fields, validation and serialization: synchronous, no I/O.
 
         Returns (route, serialized event, message key, timestamp). Hot function: everything that can be
@@ -497,7 +489,7 @@ class Pipeline:
         )
 
     def _check_stream(
-        self, event: dict[str, Any], uri: str, stream: str, settings: dict[str, Any] | None, plan: _Plan
+        self, event: dict[str, Any], uri: str, stream: str, settings: dict[str, Any] | None, plan: Plan
     ) -> None:
         """eventgate-wikimedia's ensureEventAllowedInStream, as *invalid* with a precise code."""
         meta = event.get("meta")
