@@ -227,6 +227,7 @@ def test_switched_off(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_missing_extension_falls_back_with_a_warning(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, schemas: list[str]
 ) -> None:
+    monkeypatch.delenv(native.ENV, raising=False)
     monkeypatch.setitem(sys.modules, "eventplatform_native", None)  # import fails as if never built
     monkeypatch.setattr(native, "_warned", [])
     with caplog.at_level(logging.WARNING, "eventplatform.intake"):

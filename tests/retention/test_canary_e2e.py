@@ -75,3 +75,27 @@ def test_canaries_accepted_then_absent_from_eventstreams_lake_and_sanitized(tmp_
     assert part.relative_to(lake / "event_sanitized").parent in {
         s.relative_to(lake / "event").parent for s in sources
     }  # the same partition path
+
+
+def test_lake_status_reports_an_hour_without_canary_as_broken(tmp_path: Path) -> None:
+    from tests.lake.helpers import event, produce, refine
+
+    log, lake = f"sqlite://{tmp_path}/log", tmp_path / "lake"
+    produce(
+        log,
+        "eqiad.mediawiki.interwiki_link_hover",
+        [
+            event("2026-02-15T00:10:00.000Z", domain="canary"),
+            event("2026-02-15T00:20:00.000Z"),
+            event("2026-02-15T01:20:00.000Z"),  # an hour with events but no canary
+            event("2026-02-15T03:05:00.000Z", domain="canary"),  # hour 02: nothing at all
+        ],
+    )
+    refine(log, lake)
+    r = CliRunner().invoke(cli, ["lake", "status", "--lake", str(lake)])
+    assert r.exit_code == 0, r.output
+    table = "mediawiki_interwiki_link_hover datacenter=eqiad"
+    assert r.stderr.splitlines() == [
+        f"broken: {table} hour 2026-02-15T01 has no canary event",
+        f"broken: {table} hour 2026-02-15T02 has no canary event",
+    ]

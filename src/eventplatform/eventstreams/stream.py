@@ -21,7 +21,6 @@ import orjson
 
 from eventplatform.eventstreams.hub import Client, Delivery
 from eventplatform.eventstreams.positions import (
-    InvalidAssignment,
     RequestError,
     TopicPartition,
     Vector,
@@ -271,21 +270,25 @@ async def send_problem(
 async def handle_stream(service: EventStreams, scope: Scope, receive: Receive, send: Send) -> None:
     """One stream request, start to end."""
     headers = service.headers
+    entered = None
     try:
         req = read_request(service, scope)
         service.limits.check(req.client_ip)
+        entered = req.client_ip  # counted at once: requests resolving their start meanwhile count too
+        service.limits.enter(entered)
         vector = await start_vector(service, req)
-    except InvalidAssignment as exc:
+    except RequestError as exc:  # InvalidAssignment included
+        if entered is not None:
+            service.limits.leave(entered)
         service.metrics.refused(exc.kind)
         await send_problem(send, headers, scope, exc)
         return
-    except RequestError as exc:
-        service.metrics.refused(exc.kind)
-        await send_problem(send, headers, scope, exc)
-        return
+    except BaseException:
+        if entered is not None:
+            service.limits.leave(entered)
+        raise
     settings = service.settings
     client = Client(req.topics, vector, settings.buffer_events, settings.buffer_bytes)
-    service.limits.enter(req.client_ip)
     service.clients.add(client)
     labels = service.metrics.connected(req.streams)
     reason = "client_closed"

@@ -338,6 +338,21 @@ def lake_status(lake_opt: str | None, fmt: str) -> None:
         out,
         fmt,
     )
+    for table, dc, hour in _without_canary(out):
+        click.echo(f"broken: {table} datacenter={dc} hour {hour} has no canary event", err=True)
+
+
+def _without_canary(out: list[tuple[Any, ...]]) -> list[tuple[str, str, str]]:
+    """Hours without a canary of the table-datacenters that get canaries (some hour had one): such a
+    stream is broken, not idle (the canary producer posts one every hour; see docs/operations.md)."""
+    with_canaries = {
+        (t, dc) for t, dc, _, _, _, canaries, *_ in out if isinstance(canaries, int) and canaries
+    }
+    return [
+        (t, dc, hour)
+        for t, dc, hour, rows_in, _, canaries, *_ in out
+        if (t, dc) in with_canaries and (rows_in == "MISSING" or not canaries)
+    ]
 
 
 def _with_gaps(rows: list[dict[str, Any]]) -> list[tuple[str, str, str, dict[str, Any] | None]]:
