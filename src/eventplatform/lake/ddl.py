@@ -4,20 +4,24 @@ from __future__ import annotations
 
 import pyarrow as pa
 
+# the partition columns of every table, in path order (also the Spark engine's)
 PARTITIONS = (
-    ("datacenter", "string"),
-    ("year", "bigint"),
-    ("month", "bigint"),
-    ("day", "bigint"),
-    ("hour", "bigint"),
+    ("datacenter", pa.string()),
+    ("year", pa.int64()),
+    ("month", pa.int64()),
+    ("day", pa.int64()),
+    ("hour", pa.int64()),
 )
 
 
 def hive_type(kind: pa.DataType) -> str:
+    """Hive's type name, which Spark's DDL strings read as well."""
     if pa.types.is_string(kind):
         return "string"
     if pa.types.is_int64(kind):
         return "bigint"
+    if pa.types.is_int32(kind):
+        return "int"
     if pa.types.is_float64(kind):
         return "double"
     if pa.types.is_boolean(kind):
@@ -46,7 +50,7 @@ def trino_type(kind: pa.DataType) -> str:
 def create_table(name: str, schema: pa.Schema, location: str, dialect: str = "hive") -> str:
     if dialect == "trino":
         cols = [f'  "{f.name}" {trino_type(f.type)}' for f in schema]
-        cols += [f'  "{n}" {trino_type(pa.string() if t == "string" else pa.int64())}' for n, t in PARTITIONS]
+        cols += [f'  "{n}" {trino_type(t)}' for n, t in PARTITIONS]
         return (
             f'CREATE TABLE event."{name}" (\n' + ",\n".join(cols) + "\n)\nWITH (\n"
             f"  external_location = '{location}',\n  format = 'PARQUET',\n"
@@ -54,7 +58,7 @@ def create_table(name: str, schema: pa.Schema, location: str, dialect: str = "hi
             f"CALL system.sync_partition_metadata('event', '{name}', 'ADD');"
         )
     cols = [f"  `{f.name}` {hive_type(f.type)}" for f in schema]
-    parts = ", ".join(f"`{n}` {t}" for n, t in PARTITIONS)
+    parts = ", ".join(f"`{n}` {hive_type(t)}" for n, t in PARTITIONS)
     return (
         f"CREATE EXTERNAL TABLE IF NOT EXISTS `event`.`{name}` (\n" + ",\n".join(cols) + "\n)\n"
         f"PARTITIONED BY ({parts})\nSTORED AS PARQUET\nLOCATION '{location}';\n"

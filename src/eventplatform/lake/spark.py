@@ -28,6 +28,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from eventplatform.lake.ddl import PARTITIONS, hive_type
 from eventplatform.lake.hours import HourWriter, Spans
 from eventplatform.lake.naming import Hour
 from eventplatform.lake.prepare import QUARANTINE, prepare
@@ -37,13 +38,6 @@ from eventplatform.lake.status import HourStats, Status
 from eventplatform.lake.transforms import transform_fields
 from eventplatform.log import Start, open_log
 
-PARTS = [
-    ("datacenter", pa.string()),
-    ("year", pa.int64()),
-    ("month", pa.int64()),
-    ("day", pa.int64()),
-    ("hour", pa.int64()),
-]
 EXTRA = [
     ("__canary", pa.bool_()),
     ("__kind", pa.string()),
@@ -53,28 +47,8 @@ EXTRA = [
 ]
 
 
-def spark_type(kind: pa.DataType) -> str:
-    if pa.types.is_string(kind):
-        return "STRING"
-    if pa.types.is_int64(kind):
-        return "BIGINT"
-    if pa.types.is_int32(kind):
-        return "INT"
-    if pa.types.is_float64(kind):
-        return "DOUBLE"
-    if pa.types.is_boolean(kind):
-        return "BOOLEAN"
-    if pa.types.is_struct(kind):
-        return "STRUCT<" + ", ".join(f"`{f.name}`: {spark_type(f.type)}" for f in kind) + ">"
-    if pa.types.is_list(kind):
-        return f"ARRAY<{spark_type(kind.value_type)}>"
-    if pa.types.is_map(kind):
-        return f"MAP<{spark_type(kind.key_type)}, {spark_type(kind.item_type)}>"
-    raise ValueError(f"no Spark type for {kind}")
-
-
 def _ddl(schema: pa.Schema) -> str:
-    return ", ".join(f"`{f.name}` {spark_type(f.type)}" for f in schema)
+    return ", ".join(f"`{f.name}` {hive_type(f.type)}" for f in schema)
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,13 +118,13 @@ def _emit(task: _Task, chunk: Chunk) -> Iterator[pa.RecordBatch]:
                 "__ts": q.column("timestamp_ms"),
             }
         )
-        for (name, _), value in zip(PARTS, _parts(prepared.rejected_hours), strict=True):
+        for (name, _), value in zip(PARTITIONS, _parts(prepared.rejected_hours), strict=True):
             cols[name] = value
         yield from pa.table(cols, schema=task.schema).to_batches()
     for hour, rows, canary in prepared.hours():
         n = rows.num_rows
         cols = {name: rows.column(name) for name in rows.column_names}
-        for (name, _), value in zip(PARTS, _parts([hour] * n), strict=True):
+        for (name, _), value in zip(PARTITIONS, _parts([hour] * n), strict=True):
             cols[name] = value
         cols["__canary"] = canary if canary is not None else pa.repeat(False, n)
         cols["__kind"] = pa.repeat("row", n).cast(pa.string())
@@ -225,7 +199,7 @@ class SparkRefiner(Refiner):
                 ("__topic", pa.string()),
                 ("__partition", pa.int32()),
                 ("__offset", pa.int64()),
-                *PARTS,
+                *PARTITIONS,
                 *EXTRA,
             ]
         )
@@ -247,7 +221,7 @@ class SparkRefiner(Refiner):
         began = time.perf_counter()
         try:
             report.read = sum(e - s for _, _, s, e in ranges)
-            part_cols = [name for name, _ in PARTS]
+            part_cols = [name for name, _ in PARTITIONS]
             if windowed:
                 in_window = F.lit(True)
                 if self.options.since is not None:
