@@ -60,6 +60,13 @@ class _Retry(Exception):
         self.reason = reason
 
 
+@dataclass(slots=True)
+class _Sending:
+    """The events of one delivery not settled yet: what is left when retries stop or the client closes."""
+
+    items: list[Item]
+
+
 class Engine:
     def __init__(
         self,
@@ -395,21 +402,25 @@ class Engine:
         n = len(exc.items) if isinstance(exc, _Retry) else 0
         logger.warning("retrying %d events (attempt %d): %s", n, state.attempt_number, reason)
 
+    async def _post_retrying(self, sending: _Sending, *, from_spool: bool) -> None:
+        """Posts until intake settled every event; raises the last _Retry when the retries stop."""
+        async for attempt in self._retrying(from_spool=from_spool):
+            with attempt:
+                try:
+                    await self._post(sending.items)
+                except _Retry as exc:
+                    sending.items = exc.items
+                    raise
+                sending.items = []
+
     async def _deliver(self, batch: list[Item]) -> None:
-        remaining = batch
+        sending = _Sending(batch)
         try:
-            async for attempt in self._retrying(from_spool=False):
-                with attempt:
-                    try:
-                        await self._post(remaining)
-                    except _Retry as exc:
-                        remaining = exc.items
-                        raise
-                    remaining = []
+            await self._post_retrying(sending, from_spool=False)
         except _Retry as exc:
             self._abandon(exc.items, exc.reason)
         except asyncio.CancelledError:
-            self._abandon(remaining, "the close deadline passed while they were being sent")
+            self._abandon(sending.items, "the close deadline passed while they were being sent")
             raise
 
     async def _post(self, items: list[Item]) -> None:
@@ -506,18 +517,11 @@ class Engine:
                     return
                 continue
             items: list[Item] = [(r[1], r[2], r[3], None) for r in rows]
-            remaining = items
+            sending = _Sending(items)
             try:
-                async for attempt in self._retrying(from_spool=True):
-                    with attempt:
-                        try:
-                            await self._post(remaining)
-                        except _Retry as exc:
-                            remaining = exc.items
-                            raise
-                        remaining = []
+                await self._post_retrying(sending, from_spool=True)
             except _Retry:
-                keep = {i[0] for i in remaining}
+                keep = {i[0] for i in sending.items}
                 done = [r[0] for r in rows if r[1] not in keep]
                 await asyncio.to_thread(spool.delete, done)
                 return  # closing: the rest stays on disk
