@@ -213,6 +213,12 @@ def test_debug_mode_validates_in_the_browser_and_shows_what_was_sent(
         }""",
         [STREAM, event("debug-bad", link_href=12), event("debug-good")],
     )
+    # the console message of intake's verdict can reach Python after flush() resolved; Playwright delivers
+    # it while the page is waited on (time.sleep would not), so wait on the page for it
+    for _ in range(100):
+        if any("as invalid" in m for m in messages if m.startswith("error:")):
+            break
+        page.wait_for_timeout(50)
     errors = [m for m in messages if m.startswith("error:")]
     assert any(
         f"the event of {STREAM}" in m
