@@ -52,12 +52,14 @@ def section(settings: Any, key: str, default: Any = None) -> Any:
     return getattr(settings.retention, key, None) or default
 
 
-def _duration(param: str) -> Callable[[click.Context, click.Parameter, Any], float | None]:
-    def convert(ctx: click.Context, p: click.Parameter, value: Any) -> float | None:
+def _parsed(parse: Callable[[str], Any], param: str) -> Callable[[click.Context, click.Parameter, Any], Any]:
+    """A click callback: ``parse`` of the option's value (None stays None), its ValueError a bad parameter."""
+
+    def convert(ctx: click.Context, p: click.Parameter, value: Any) -> Any:
         if value is None:
             return None
         try:
-            return parse_duration(value)
+            return parse(value)
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint=param) from None
 
@@ -65,15 +67,11 @@ def _duration(param: str) -> Callable[[click.Context, click.Parameter, Any], flo
 
 
 def _time(param: str) -> Callable[[click.Context, click.Parameter, Any], int | None]:
-    def convert(ctx: click.Context, p: click.Parameter, value: Any) -> int | None:
-        if value is None:
-            return None
-        try:
-            return parse_time(value)
-        except ValueError as exc:
-            raise click.BadParameter(str(exc), param_hint=param) from None
+    return _parsed(parse_time, param)
 
-    return convert
+
+def _duration(param: str) -> Callable[[click.Context, click.Parameter, Any], float | None]:
+    return _parsed(parse_duration, param)
 
 
 common = [
