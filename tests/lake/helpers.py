@@ -13,7 +13,11 @@ import orjson
 from click.testing import CliRunner, Result
 
 from eventplatform.cli.main import cli
+from eventplatform.lake.refine import Options, Refiner
 from eventplatform.log import Batch, open_log
+from eventplatform.schemas.registry import SchemaRegistry
+from eventplatform.settings import Settings
+from eventplatform.streamconfig.config import load_stream_config
 
 STREAM = "mediawiki.interwiki_link_hover"
 SCHEMA = "/analytics/link_hover/1.0.0"
@@ -52,3 +56,20 @@ def query(lake: Path, sql: str) -> list[dict[str, Any]]:
     result = CliRunner().invoke(cli, ["query", sql, "--lake", str(lake), "--format", "json"])
     assert result.exit_code == 0, (result.output, result.exception)
     return [json.loads(line) for line in result.output.splitlines() if line.strip()]
+
+
+def refine_in_process(url: str, lake: Path) -> list[Any]:
+    """refine of every stream through the Refiner itself (its reports), with serve's default settings."""
+    settings = Settings()
+    config = load_stream_config(settings.streamconfig.source)
+
+    async def go() -> list[Any]:
+        log = open_log(url)
+        registry = SchemaRegistry(settings.schemas.base_uris)
+        try:
+            return await Refiner(Options(lake), log, config, registry).run_all()
+        finally:
+            await registry.close()
+            await log.close()
+
+    return asyncio.run(go())

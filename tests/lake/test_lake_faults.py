@@ -3,7 +3,6 @@ and the `lake` commands."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import shutil
 from pathlib import Path
@@ -17,25 +16,10 @@ from click.testing import CliRunner
 from eventplatform.cli.main import cli
 from eventplatform.examples import SCHEMA_BASE_DIR
 from eventplatform.lake import hours as hours_module
-from eventplatform.lake.refine import Options, Refiner
 from eventplatform.lake.status import Status
-from eventplatform.log import open_log
-from eventplatform.schemas.registry import SchemaRegistry
-from eventplatform.settings import Settings
-from eventplatform.streamconfig.config import load_stream_config
-from tests.lake.helpers import STREAM, event, produce, query, refine
+from tests.lake.helpers import STREAM, event, produce, query, refine, refine_in_process
 
 TABLE = "mediawiki_interwiki_link_hover"
-
-
-@pytest.fixture
-def log_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'log'}"
-
-
-@pytest.fixture
-def lake(tmp_path: Path) -> Path:
-    return tmp_path / "lake"
 
 
 def _new_version(repo: Path, version: str, change: Any) -> None:
@@ -105,27 +89,13 @@ def test_a_retyped_field_is_a_loud_clash_and_its_records_go_to_quarantine(
     assert "link_title" in bad["reason"] or "string" in bad["reason"]
 
 
-def _run(url: str, lake: Path) -> list[Any]:
-    settings = Settings()
-    config = load_stream_config(settings.streamconfig.source)
-
-    async def go() -> list[Any]:
-        log = open_log(url)
-        registry = SchemaRegistry(settings.schemas.base_uris)
-        try:
-            return await Refiner(Options(lake), log, config, registry).run_all()
-        finally:
-            await registry.close()
-            await log.close()
-
-    return asyncio.run(go())
 
 
 def test_crash_between_the_renames_of_a_swap(
     log_url: str, lake: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     produce(log_url, STREAM, [event("2026-02-15T00:10:00Z", id="a")])
-    _run(log_url, lake)
+    refine_in_process(log_url, lake)
     produce(log_url, STREAM, [event("2026-02-15T00:20:00Z", id="late")])
     real = hours_module.os.replace
     calls = []
@@ -138,11 +108,11 @@ def test_crash_between_the_renames_of_a_swap(
 
     monkeypatch.setattr(hours_module.os, "replace", crash_on_second)
     with pytest.raises(OSError, match="power cut"):
-        _run(log_url, lake)
+        refine_in_process(log_url, lake)
     monkeypatch.setattr(hours_module.os, "replace", real)
     # never a partial partition: the hour is absent until the next run puts it back and completes it
     assert not list((lake / "event" / TABLE).rglob("hour=0/*.parquet"))
-    _run(log_url, lake)
+    refine_in_process(log_url, lake)
     assert query(lake, f"SELECT meta.id AS id FROM event.{TABLE} ORDER BY id") == [
         {"id": "a"},
         {"id": "late"},
@@ -162,10 +132,10 @@ def test_crash_before_the_status_commit_doubles_nothing(
 
     monkeypatch.setattr(Status, "commit", crash)
     with pytest.raises(OSError, match="killed"):
-        _run(log_url, lake)
+        refine_in_process(log_url, lake)
     monkeypatch.undo()
     assert query(lake, f"SELECT count(*) AS n FROM event.{TABLE}") == [{"n": 3}]  # swapped in, not committed
-    [report] = _run(log_url, lake)
+    [report] = refine_in_process(log_url, lake)
     assert (report.read, report.skipped) == (3, 3)
     assert query(lake, f"SELECT count(*) AS n FROM event.{TABLE}") == [{"n": 3}]
     assert query(lake, "SELECT rows_out FROM lake.status") == [{"rows_out": 3}]

@@ -6,22 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pyarrow.parquet as pq
-import pytest
 
 from tests.lake.helpers import STREAM, event, produce, query, refine
 
 TABLE = "mediawiki_interwiki_link_hover"
 UA = "Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0"
-
-
-@pytest.fixture
-def log_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'log'}"
-
-
-@pytest.fixture
-def lake(tmp_path: Path) -> Path:
-    return tmp_path / "lake"
 
 
 def test_partitions_canaries_dedup_transforms(log_url: str, lake: Path) -> None:

@@ -3,7 +3,6 @@ on the same log. One Spark session for the module: starting one costs 10-40 s.""
 
 from __future__ import annotations
 
-import asyncio
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,12 +11,10 @@ from typing import Any
 import pytest
 
 from eventplatform.lake.query import run
-from eventplatform.lake.refine import Options, Refiner
-from eventplatform.log import open_log
-from eventplatform.schemas.registry import SchemaRegistry
+from eventplatform.lake.refine import Options
 from eventplatform.settings import Settings
 from eventplatform.streamconfig.config import load_stream_config
-from tests.lake.helpers import STREAM, event, produce
+from tests.lake.helpers import STREAM, event, produce, refine_in_process
 
 TABLE = "mediawiki_interwiki_link_hover"
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("spark")]
@@ -37,20 +34,6 @@ def spark() -> Iterator[Any]:
     spark.stop()
 
 
-def _local(url: str, lake: Path) -> list[Any]:
-    settings = Settings()
-    config = load_stream_config(settings.streamconfig.source)
-
-    async def go() -> list[Any]:
-        log = open_log(url)
-        registry = SchemaRegistry(settings.schemas.base_uris)
-        try:
-            return await Refiner(Options(lake), log, config, registry).run_all()
-        finally:
-            await registry.close()
-            await log.close()
-
-    return asyncio.run(go())
 
 
 def _spark(url: str, lake: Path, spark: Any) -> list[Any]:
@@ -99,7 +82,7 @@ def test_spark_engine_matches_local_engine(spark: Any, tmp_path: Path) -> None:
         ],
     )
     local, sparked = tmp_path / "local", tmp_path / "spark"
-    _local(url, local)
+    refine_in_process(url, local)
     reports = _spark(url, sparked, spark)
     assert [(r.read, r.written, r.canaries, r.duplicates, r.quarantined, r.hours) for r in reports] == [
         (8, 4, 2, 1, 1, 3)
@@ -111,7 +94,7 @@ def test_spark_engine_matches_local_engine(spark: Any, tmp_path: Path) -> None:
     # incremental: nothing new does nothing; a late event re-refines its hour, in both engines alike
     assert _spark(url, sparked, spark)[0].read == 0
     produce(url, STREAM, [event("2026-02-15T00:50:00Z", id="late"), event("2026-02-15T00:00:05Z", id="dup")])
-    _local(url, local)
+    refine_in_process(url, local)
     _spark(url, sparked, spark)
     assert _rows(sparked) == _rows(local) and len(_rows(local)) == 5
     assert _status(sparked) == _status(local)
