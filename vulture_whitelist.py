@@ -97,3 +97,8 @@ client_sync.EventClient.closed
 from eventplatform.gate.uvicorn_patches import limits as _limits  # noqa: E402
 
 _limits.GateHttpProtocol.keep_alive  # type: ignore[attr-defined]
+
+# pyspark's class attribute, reset with _gateway so that a later session launches a new JVM (lake/spark.stop)
+from pyspark import SparkContext
+
+SparkContext._jvm

@@ -4,6 +4,7 @@ on the same log. One Spark session for the module: starting one costs 10-40 s.""
 from __future__ import annotations
 
 import shutil
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -27,11 +28,14 @@ def spark() -> Iterator[Any]:
             "no Java on the PATH: the Spark engine needs Java 17+ (apt-get install openjdk-17-jre-headless)"
         )
     pytest.importorskip("pyspark", reason="pyspark is the `spark` extra: pip install -e '.[spark]'")
-    from eventplatform.lake.spark import session
+    from eventplatform.lake.spark import session, stop
 
+    threads = threading.active_count()
     spark = session("local[2]")
     yield spark
-    spark.stop()
+    stop(spark)
+    # a thread left running would make tests/schemas/test_forking.py run in-process in this xdist worker
+    assert threading.active_count() == threads, threading.enumerate()
 
 
 

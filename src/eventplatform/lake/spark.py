@@ -21,6 +21,7 @@ import asyncio
 import functools
 import os
 import sys
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -159,6 +160,24 @@ def session(master: str | None = None) -> Any:
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
         .getOrCreate()
     )
+
+
+def stop(spark: Any) -> None:
+    """Stops the session and its JVM gateway. ``SparkSession.stop`` leaves py4j's gateway, and a thread of
+    it, running for the rest of the process: a process that goes on (a test run) must not keep them."""
+    from py4j.clientserver import FinalizerWorker
+    from pyspark import SparkContext
+
+    spark.stop()
+    gateway = SparkContext._gateway
+    if gateway is None:
+        return
+    gateway.shutdown()
+    SparkContext._gateway = None
+    SparkContext._jvm = None
+    for thread in threading.enumerate():
+        if isinstance(thread, FinalizerWorker):
+            thread.join(timeout=5)  # it sees the shutdown at its next poll (every second)
 
 
 class SparkRefiner(Refiner):
@@ -359,4 +378,4 @@ def run_spark(
         return asyncio.run(go())
     finally:
         if own:
-            spark.stop()
+            stop(spark)
