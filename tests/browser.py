@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import shutil
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -32,6 +33,11 @@ def open_chromium() -> Iterator[Any]:
             yield launched
         finally:
             launched.close()
+    # asyncio's child watcher thread ends only once the Playwright driver process has exited, a moment after
+    # the context manager returns: wait for it, so that no thread outlives the browser
+    for thread in threading.enumerate():
+        if thread.name.startswith("asyncio-waitpid"):
+            thread.join(timeout=30)
 
 
 @pytest.fixture(scope="module")
