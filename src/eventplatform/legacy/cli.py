@@ -11,17 +11,15 @@ from typing import Any
 
 import click
 
+from eventplatform.durations import parse_duration
+
 
 def parse_seconds(value: str) -> float:
-    """``300``, ``300s``, ``5m``, ``1h``."""
-    text = value.strip().lower()
-    for suffix, mult in (("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600)):
-        if text.endswith(suffix) and text[: -len(suffix)].replace(".", "", 1).isdigit():
-            return float(text[: -len(suffix)]) * mult
+    """``300``, ``300s``, ``5m``, ``1h``, ``500ms``: the grammar of ``eventplatform.durations``."""
     try:
-        return float(text)
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is not a duration (300, 300s, 5m, 1h)") from None
+        return parse_duration(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
 
 
 def _settings(config_file: str | None, options: dict[str, Any]) -> Any:

@@ -17,7 +17,7 @@ from typing import Any
 
 import click
 
-from eventplatform.retention.durations import parse_duration, parse_time
+from eventplatform.durations import parse_duration, parse_time
 
 
 def _settings(config_file: str | None, options: Mapping[str, Any]) -> Any:
