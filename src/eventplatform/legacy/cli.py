@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 
+from eventplatform.commandline import load_settings
 from eventplatform.durations import parse_duration
 
 
@@ -20,15 +21,6 @@ def parse_seconds(value: str) -> float:
         return parse_duration(value)
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
-
-
-def _settings(config_file: str | None, options: dict[str, Any]) -> Any:
-    from eventplatform.settings import SettingsError, load_settings
-
-    try:
-        return load_settings(config_file, {k: v for k, v in options.items() if v is not None and v != ()})
-    except SettingsError as exc:
-        raise click.UsageError(str(exc)) from None
 
 
 def _db_url(db: str | None, settings: Any) -> str:
@@ -78,9 +70,8 @@ def mysql_cmd(
     from eventplatform.legacy.mysqldb import LegacyDb
     from eventplatform.legacy.sink import DEFAULT_CONSUMER, MysqlSink, legacy_topics
 
-    settings = _settings(
-        config_file, {"log": log, "stream_config": stream_config, "schema_base_uris": schema_base_uris}
-    )
+    given = {"log": log, "stream_config": stream_config, "schema_base_uris": schema_base_uris}
+    settings = load_settings(config_file, {k: v for k, v in given.items() if v is not None and v != ()})
     seconds = parse_seconds(batch_time)
     try:
         database = LegacyDb(_db_url(db, settings))
@@ -175,7 +166,7 @@ def purge_cmd(
     from eventplatform.legacy.mysqldb import LegacyDb
     from eventplatform.legacy.purge import PurgeError, Purger, read_allowlist, window, write_checkpoint
 
-    settings = _settings(config_file, {})
+    settings = load_settings(config_file, {})
     checkpoint_path = Path(checkpoint) if checkpoint else None
     try:
         start, end = window(datetime.now(UTC), older_than, newer_than, checkpoint_path)
