@@ -85,6 +85,7 @@ def serve(
 
     # the stream config is loaded here too: fail fast and clearly, before any worker starts
     settings, _ = load_settings_and_streams(config_file, options)
+    _check_log(settings.log.url)
     jobs = _start_jobs(settings, config_file, canary_interval, purge_interval)
     try:
         run(settings)
@@ -95,6 +96,27 @@ def serve(
             from eventplatform.retention.schedule import stop_jobs
 
             stop_jobs(jobs)
+
+
+class LogCorrupt(click.ClickException):
+    exit_code = 3  # as a worker whose start-up fails: restarting cannot help
+
+
+def _check_log(url: str) -> None:
+    """A SQLite log's partition files are checked before any worker opens them (log/sqlite/integrity.py)."""
+    if not url.startswith("sqlite://"):
+        return
+    from eventplatform.log.sqlite import SQLiteLog
+    from eventplatform.log.sqlite.integrity import check_directory
+
+    problems = check_directory(SQLiteLog.from_url(url).directory)
+    if problems:
+        lines = "\n".join(f"  {p}" for p in problems)
+        raise LogCorrupt(
+            f"the SQLite log has damaged partition files:\n{lines}\n"
+            "Restore them from a backup, or move them out of the directory (their events are then missing;"
+            " `sqlite3 FILE .recover` may save what is readable), and start again."
+        )
 
 
 def _start_jobs(

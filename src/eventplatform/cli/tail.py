@@ -240,9 +240,7 @@ def tail(
             existing = await log.list_topics()
             topics: list[str] = []
             for stream in streams:
-                for t in stream_topics(
-                    stream, config.topics(stream), existing, other_stream(config, stream)
-                ):
+                for t in stream_topics(stream, config.topics(stream), existing, other_stream(config, stream)):
                     if t not in topics:
                         topics.append(t)
             return await run_tail(
