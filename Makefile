@@ -47,7 +47,7 @@ lock:
 system-deps:
 	@for s in scripts/deps/*.sh; do [ -e "$$s" ] || continue; bash "$$s" || exit 1; done
 
-run: install
+run: $(STAMP) $(NATIVE)
 	$(BIN)/eventplatform serve
 
 # ruff (style and errors), import-linter (the contracts of pyproject's [tool.importlinter]: which part may

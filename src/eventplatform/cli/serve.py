@@ -103,7 +103,7 @@ def _start_jobs(
     """The scheduled operations jobs of eventplatform.retention.schedule (none unless asked)."""
     if not canary_interval and not purge_interval:
         return []
-    from eventplatform.retention.durations import parse_duration
+    from eventplatform.durations import parse_duration
     from eventplatform.retention.schedule import start_job
 
     jobs: list[list[str]] = []

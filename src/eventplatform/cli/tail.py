@@ -19,9 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
 import sys
-import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import IO, Any
@@ -29,30 +27,17 @@ from typing import IO, Any
 import click
 import orjson
 
+from eventplatform.durations import parse_time
 from eventplatform.log import EventLog, Record, Start
 from eventplatform.streamconfig.canary import is_canary_value
 
-_RELATIVE = re.compile(r"^-?\s*(\d+(?:\.\d+)?)\s*(ms|s|sec|m|min|h|d|w)?$", re.IGNORECASE)
-_UNIT_SECONDS = {"ms": 0.001, "s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 604800}
-
 
 def parse_since(text: str, now: float | None = None) -> int:
-    """``-1h``, ``30m``, ``-90s``, ``2d`` (relative to now) or an ISO 8601 time -> epoch milliseconds."""
-    t = time.time() if now is None else now
-    m = _RELATIVE.match(text.strip())
-    if m and (m.group(2) or text.strip().startswith("-")):
-        seconds = float(m.group(1)) * _UNIT_SECONDS[(m.group(2) or "s").lower()]
-        return int((t - seconds) * 1000)
+    """``--since``: ``-1h``, ``30m``, ``-90s``, ``2d`` (that long ago) or an ISO 8601 time: epoch ms."""
     try:
-        dt = datetime.fromisoformat(text.strip().replace("z", "Z"))
-    except ValueError:
-        raise click.BadParameter(
-            f"{text!r} is neither a relative time (-1h, -30m, -90s, -2d) nor ISO 8601 (2026-11-23T05:00:00Z)",
-            param_hint="--since",
-        ) from None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)
-    return int(dt.timestamp() * 1000)
+        return parse_time(text, now)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--since") from None
 
 
 def stream_topics(

@@ -14,6 +14,9 @@ from typing import Any
 
 import click
 
+from eventplatform.commandline import load_settings_and_streams
+from eventplatform.commandline import open_event_log as _open_log
+
 DEFAULT_LAKE = "./.eventplatform/lake"
 
 
@@ -138,30 +141,6 @@ def refine(
     _print_reports(reports, fmt)
     if any(r.error for r in reports):
         sys.exit(1)
-
-
-def load_settings_and_streams(config_file: str | None, options: dict[str, Any]) -> tuple[Any, Any]:
-    """Settings as ``serve`` resolves them, and their stream config, failures as click errors."""
-    from eventplatform.settings import SettingsError, load_settings
-    from eventplatform.streamconfig.config import StreamConfigError, load_stream_config
-
-    try:
-        settings = load_settings(config_file, options)
-    except SettingsError as exc:
-        raise click.UsageError(str(exc)) from None
-    try:
-        return settings, load_stream_config(settings.streamconfig.source)
-    except (StreamConfigError, OSError) as exc:
-        raise click.ClickException(f"cannot load the stream config: {exc}") from None
-
-
-def _open_log(url: str) -> Any:
-    from eventplatform.log import open_log
-
-    try:
-        return open_log(url)
-    except ValueError as exc:
-        raise click.UsageError(str(exc)) from None
 
 
 def _progress() -> Any:

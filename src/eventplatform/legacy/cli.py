@@ -11,26 +11,16 @@ from typing import Any
 
 import click
 
+from eventplatform.commandline import load_settings
+from eventplatform.durations import parse_duration
+
 
 def parse_seconds(value: str) -> float:
-    """``300``, ``300s``, ``5m``, ``1h``."""
-    text = value.strip().lower()
-    for suffix, mult in (("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600)):
-        if text.endswith(suffix) and text[: -len(suffix)].replace(".", "", 1).isdigit():
-            return float(text[: -len(suffix)]) * mult
+    """``300``, ``300s``, ``5m``, ``1h``, ``500ms``: the grammar of ``eventplatform.durations``."""
     try:
-        return float(text)
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is not a duration (300, 300s, 5m, 1h)") from None
-
-
-def _settings(config_file: str | None, options: dict[str, Any]) -> Any:
-    from eventplatform.settings import SettingsError, load_settings
-
-    try:
-        return load_settings(config_file, {k: v for k, v in options.items() if v is not None and v != ()})
-    except SettingsError as exc:
-        raise click.UsageError(str(exc)) from None
+        return parse_duration(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
 
 
 def _db_url(db: str | None, settings: Any) -> str:
@@ -80,9 +70,8 @@ def mysql_cmd(
     from eventplatform.legacy.mysqldb import LegacyDb
     from eventplatform.legacy.sink import DEFAULT_CONSUMER, MysqlSink, legacy_topics
 
-    settings = _settings(
-        config_file, {"log": log, "stream_config": stream_config, "schema_base_uris": schema_base_uris}
-    )
+    given = {"log": log, "stream_config": stream_config, "schema_base_uris": schema_base_uris}
+    settings = load_settings(config_file, {k: v for k, v in given.items() if v is not None and v != ()})
     seconds = parse_seconds(batch_time)
     try:
         database = LegacyDb(_db_url(db, settings))
@@ -177,7 +166,7 @@ def purge_cmd(
     from eventplatform.legacy.mysqldb import LegacyDb
     from eventplatform.legacy.purge import PurgeError, Purger, read_allowlist, window, write_checkpoint
 
-    settings = _settings(config_file, {})
+    settings = load_settings(config_file, {})
     checkpoint_path = Path(checkpoint) if checkpoint else None
     try:
         start, end = window(datetime.now(UTC), older_than, newer_than, checkpoint_path)

@@ -17,34 +17,10 @@ from typing import Any
 
 import click
 
-from eventplatform.retention.durations import parse_duration, parse_time
-
-
-def _settings(config_file: str | None, options: Mapping[str, Any]) -> Any:
-    from eventplatform.settings import SettingsError, load_settings
-
-    try:
-        return load_settings(config_file, options)
-    except SettingsError as exc:
-        raise click.UsageError(str(exc)) from None
-
-
-def _streams(settings: Any) -> Any:
-    from eventplatform.streamconfig.config import StreamConfigError, load_stream_config
-
-    try:
-        return load_stream_config(settings.streamconfig.source)
-    except (StreamConfigError, OSError) as exc:
-        raise click.ClickException(f"cannot load the stream config: {exc}") from None
-
-
-def _open_log(url: str) -> Any:
-    from eventplatform.log import open_log
-
-    try:
-        return open_log(url)
-    except ValueError as exc:
-        raise click.UsageError(str(exc)) from None
+from eventplatform.commandline import load_settings as _settings
+from eventplatform.commandline import load_streams as _streams
+from eventplatform.commandline import open_event_log as _open_log
+from eventplatform.durations import parse_duration, parse_time
 
 
 def section(settings: Any, key: str, default: Any = None) -> Any:

@@ -1,4 +1,9 @@
-"""Durations and times as operators write them: ``90d``, ``1h``, ``30m``; ISO 8601 times or ``-2h``."""
+"""Durations and times as operators write them, one grammar for every command and setting.
+
+A duration is a number with an optional unit: ``250ms``, ``30s``, ``15m``, ``1h``, ``90d``, ``2w`` (no unit:
+seconds). A time is an ISO 8601 time or date (naive means UTC), or a duration ago: ``-2h`` (the ``-`` is
+optional: ``2h`` is also two hours ago).
+"""
 
 from __future__ import annotations
 
@@ -6,17 +11,19 @@ import re
 import time
 from datetime import UTC, datetime
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|d|w)?\s*$", re.IGNORECASE)
-_UNIT = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 604800}
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|sec|m|min|h|d|w)?\s*$", re.IGNORECASE)
+_UNIT = {"ms": 0.001, "s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 604800}
+EXAMPLES = "250ms, 30s, 15m, 1h, 90d"
 
 
 def parse_duration(text: str | float | int) -> float:
-    """Seconds from ``90d``, ``1h``, ``15m``, ``30s`` or a bare number of seconds; ValueError otherwise."""
+    """Seconds from ``90d``, ``1h``, ``15m``, ``30s``, ``250ms`` or a bare number of seconds; ValueError
+    otherwise."""
     if isinstance(text, int | float):
         return float(text)
     m = _DURATION.match(text)
     if not m:
-        raise ValueError(f"{text!r} is not a duration (examples: 90d, 1h, 15m, 30s)")
+        raise ValueError(f"{text!r} is not a duration (examples: {EXAMPLES})")
     return float(m.group(1)) * _UNIT[(m.group(2) or "s").lower()]
 
 
