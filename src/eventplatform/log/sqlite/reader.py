@@ -29,9 +29,10 @@ TopicMap = dict[tuple[str, int], tuple["Reader", int, int]]  # (topic, partition
 class Reader:
     """A read-only connection to one partition file, used from worker threads one call at a time."""
 
-    def __init__(self, path: Path, partition: int) -> None:
+    def __init__(self, path: Path, partition: int, inode: int = 0) -> None:
         self.path = path
         self.partition = partition
+        self.inode = inode  # of the file when found: a partition re-created under it is re-opened
         self._conn: sqlite3.Connection | None = None
         self._lock = threading.Lock()
 
@@ -137,7 +138,10 @@ class Partitions:
                 n = int(m.group(1))
                 reader = self._readers.get(n)
                 if reader is None:
-                    reader = self._readers[n] = Reader(Path(entry.path), n)
+                    reader = self._readers[n] = Reader(Path(entry.path), n, entry.inode())
+                elif reader.inode != entry.inode():  # deleted and re-created (log.faults): re-open
+                    reader.close()
+                    reader.inode = entry.inode()
                 found.append(reader)
         return sorted(found, key=lambda r: r.partition)
 
