@@ -72,3 +72,14 @@ def test_legacy_bench_sink_part(mariadb_server: MariaDB) -> None:
         "bench/legacy.py", "--skip-http", "--events", "50", "--db", mariadb_server.url("log"), timeout=300
     )  # fmt: skip
     assert json.loads(out)["mysql"]["events"] == 50
+
+
+def test_hotpath_bench_prints_both_paths() -> None:
+    out = run(
+        "bench/hotpath.py", "--batches", "1,10", "--invalid", "0,0.1", "--events", "40", "--repeat", "1",
+        "--json",
+    )  # fmt: skip
+    rows = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    modes = {r["mode"] for r in rows}
+    assert "python" in modes and len(rows) == 4 * len(modes)
+    assert all(r["us_per_event"] > 0 for r in rows)
