@@ -36,11 +36,14 @@ class EventFailure(Exception):
 
     kind: ClassVar[Literal["invalid", "error"]]
 
-    def __init__(self, code: str, message: str, details: tuple[ValidationDetail, ...] = ()) -> None:
+    def __init__(
+        self, code: str, message: str, details: tuple[ValidationDetail, ...] = (), *, cause: str | None = None
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.details = details
+        self.cause = cause  # what happened, for operators and client code (see Causes); None if unknown
 
     @property
     def retryable(self) -> bool:
@@ -50,6 +53,8 @@ class EventFailure(Exception):
         out: dict[str, Any] = {"kind": self.kind, "code": self.code, "message": self.message}
         if self.details:
             out["details"] = [d.to_dict() for d in self.details]
+        if self.cause:
+            out["cause"] = self.cause
         return out
 
     def __repr__(self) -> str:
@@ -91,6 +96,16 @@ class Codes:
     DELIVERY_FAILED = "delivery_failed"
     DELIVERY_TIMEOUT = "delivery_timeout"
     INTERNAL = "internal_error"
+
+
+# Why the log refused a write (``EventError.cause`` of a ``log_unavailable``). Add, never rename.
+class Causes:
+    DISK_FULL = "disk_full"  # the filesystem of the log is full; writes resume once space is freed
+    PERMISSION_DENIED = "permission_denied"  # the log's directory or files cannot be created or opened
+    LOG_MISSING = "log_missing"  # the log's directory or partition file was deleted under the server
+    FSYNC_FAILED = "fsync_failed"  # an fsync failed: the partition takes no writes until the log re-opens
+    IO_ERROR = "io_error"  # any other error of the filesystem or of SQLite
+    CLOSED = "closed"  # the log is closed (the server is stopping)
 
 
 def short(value: str, limit: int = 80) -> str:

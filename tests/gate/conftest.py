@@ -49,8 +49,16 @@ def link_hover(**overrides: Any) -> dict[str, Any]:
 class Server:
     """One ``eventplatform serve`` process."""
 
-    def __init__(self, workdir: Path, *args: str, workers: int = 1, log: str | None = None) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        *args: str,
+        workers: int = 1,
+        log: str | None = None,
+        prefix: tuple[str, ...] = (),
+    ) -> None:
         self.workdir = workdir
+        self.prefix = prefix  # a command the server runs under (e.g. unshare, setpriv)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_dir = workdir / "log"  # the default log: SQLite in the working directory
@@ -75,7 +83,7 @@ class Server:
             metrics_dir.mkdir(exist_ok=True)
             env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
         self.proc = subprocess.Popen(
-            [EXE, "serve", *self.args],
+            [*self.prefix, EXE, "serve", *self.args],
             cwd=self.workdir,
             env=env,
             stdout=subprocess.DEVNULL,

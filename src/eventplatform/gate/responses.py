@@ -34,7 +34,7 @@ def entry(outcome: EventOutcome) -> dict[str, Any]:
         context: dict[str, Any] = {"errors": errors, "errorsText": text}
     else:
         context = {"message": failure.message}
-    return {
+    out: dict[str, Any] = {
         "status": failure.kind,
         "index": outcome.index,
         "kind": failure.kind,
@@ -44,6 +44,9 @@ def entry(outcome: EventOutcome) -> dict[str, Any]:
         "event": outcome.event,
         "context": context,
     }
+    if failure.cause:
+        out["cause"] = failure.cause
+    return out
 
 
 def batch_response(result: BatchResult) -> tuple[int, str, dict[str, Any]]:

@@ -85,12 +85,13 @@ class Checkpointer:
             self.checkpoints += 1
         self._mark = mark
 
-    def stop(self) -> None:
-        """Stop the thread and checkpoint a last time (the writer commits nothing any more)."""
+    def stop(self, *, final: bool = True) -> None:
+        """Stop the thread and (``final``) checkpoint a last time (the writer commits nothing any more)."""
         self._stopping = True
         self._wake.set()
         self._thread.join()
-        self.checkpoint(final=True)
+        if final:
+            self.checkpoint(final=True)
         if self._conn is not None:
             with contextlib.suppress(sqlite3.Error):
                 self._conn.close()

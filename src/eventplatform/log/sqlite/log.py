@@ -15,6 +15,7 @@ partition (:mod:`.reader`). Per partition: the produce path and group commit in 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import sqlite3
 import threading
@@ -24,15 +25,18 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
-from eventplatform.errors import Codes, EventError
-from eventplatform.log.base import Batch, NotSupported, Record, Start
-from eventplatform.log.sqlite import reader
+from eventplatform.errors import Causes, Codes, EventError
+from eventplatform.log.base import Batch, Block, NotSupported, Record, Start
+from eventplatform.log.sqlite import faults, reader
 from eventplatform.log.sqlite.checkpoint import CHECKPOINT_PAGES
 from eventplatform.log.sqlite.partitions import claim_partition
 from eventplatform.log.sqlite.retention import purge
 from eventplatform.log.sqlite.schema import INDEX_EVERY
+from eventplatform.log.sqlite.sync import closed_error
 from eventplatform.log.sqlite.watch import Watch
 from eventplatform.log.sqlite.writer import Job, Writer
+
+log = logging.getLogger("eventplatform.log.sqlite")
 
 
 def now_ms() -> int:
@@ -114,7 +118,7 @@ class SQLiteLog:
 
     def _ensure_writer(self) -> Writer:
         if self._closed:
-            raise EventError(Codes.LOG_UNAVAILABLE, "the SQLite log is closed")
+            raise closed_error()
         w = self._writer
         if w is None:
             with self._writer_lock:
@@ -129,20 +133,36 @@ class SQLiteLog:
         return w
 
     async def produce(self, batch: Batch, *, hasty: bool = False) -> list[Exception | None]:
-        """:meth:`EventLog.produce`: joins this loop iteration's transaction (:mod:`.writer`)."""
-        values = batch.values
-        if not values:
+        """:meth:`EventLog.produce`: joins this loop iteration's transaction (:mod:`.writer`). A partition
+        whose file was deleted is re-created first, and a call refused because of that is re-tried once
+        (:mod:`.faults`)."""
+        if not batch.values:
             return []
+        out = await self._produce(batch, hasty)
+        if any(isinstance(o, EventError) and o.cause == Causes.LOG_MISSING for o in out):
+            out = await self._produce(batch, hasty)
+        return out
+
+    async def _produce(self, batch: Batch, hasty: bool) -> list[Exception | None]:
+        values = batch.values
         try:
             writer = self._writer or await asyncio.to_thread(self._ensure_writer)
         except EventError as exc:
             return [exc] * len(values)
         except (OSError, sqlite3.Error) as exc:
-            return [EventError(Codes.LOG_UNAVAILABLE, f"cannot open the SQLite log: {exc}")] * len(values)
+            return [faults.failure("opening", self.directory, exc)] * len(values)
+        if writer.gone:
+            failure = await asyncio.to_thread(self._recreate, writer)
+            if failure is not None:
+                return [failure] * len(values)
+            if self._writer is None:
+                return [closed_error()] * len(values)
+            writer = self._writer
         if writer.syncer.failed is not None:
             failure = EventError(
                 Codes.LOG_UNAVAILABLE,
                 f"SQLite log fsync failed earlier ({writer.syncer.failed}); re-open the log to write again",
+                cause=Causes.FSYNC_FAILED,
             )
             return [failure] * len(values)
         timestamps = batch.timestamps
@@ -164,6 +184,41 @@ class SQLiteLog:
             watch = self._watches[loop] = Watch(self._watches, loop, self.delivery_timeout)
         watch.add(job)
         return await fut
+
+    def _recreate(self, old: Writer) -> EventError | None:
+        """The partition file of ``old`` was deleted: re-create the directory, claim the partition again,
+        copy the open database into it and open a new writer. Returns why it could not (the old writer then
+        stays, to be salvaged at the next attempt). Runs in a worker thread."""
+        with self._writer_lock:
+            if self._writer is not old:
+                return None  # another call did it
+            if self._closed:
+                return closed_error()
+            try:
+                self.directory.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                return faults.failure("re-creating the directory", self.directory, exc)
+            try:
+                try:
+                    n, fd = claim_partition(self.directory, old.partition)
+                except EventError:  # another process took its number meanwhile
+                    n, fd = claim_partition(self.directory, None)
+            except OSError as exc:
+                return faults.failure("claiming a partition in", self.directory, exc)
+            path = self.directory / f"partition-{n}.db"
+            try:
+                old.salvage(path)
+            except (OSError, sqlite3.Error) as exc:
+                os.close(fd)
+                return faults.failure("re-creating", path, exc)
+            self._writer = None
+            try:
+                self._writer = Writer(self.directory, n, fd, self.synchronous, **self._tuning)
+            except (OSError, sqlite3.Error) as exc:
+                os.close(fd)
+                return faults.failure("opening", path, exc)
+            log.warning("re-created %s from the open copy of the deleted partition %d", path, old.partition)
+            return None
 
     async def flush(self, timeout: float | None = None) -> int:
         """Wait until everything produced so far (hasty included) is committed and, with
@@ -234,6 +289,11 @@ class SQLiteLog:
     ) -> AsyncIterator[Record]:
         return reader.consume(self._partitions, list(topics), start, follow, poll_interval)
 
+    def read_blocks(
+        self, topic: str, partition: int, start: int, end: int, *, max_records: int = 50_000
+    ) -> AsyncIterator[Block]:
+        return reader.read_blocks(self._partitions, topic, partition, start, end, max_records)
+
     # -- maintenance -------------------------------------------------------------------------------------
 
     async def delete_before(
@@ -263,5 +323,17 @@ class SQLiteLog:
         self._closed = True
         w, self._writer = self._writer, None
         if w is not None:
-            await asyncio.to_thread(w.stop)
+            await asyncio.to_thread(self._stop, w)
         self._partitions.close()
+
+    def _stop(self, w: Writer) -> None:
+        """Stop the writer; if its file was deleted, first copy it back (else acknowledged events die with
+        the process)."""
+        if w.moved_now():
+            try:
+                self.directory.mkdir(parents=True, exist_ok=True)
+                w.salvage(w.path)
+                return
+            except (OSError, sqlite3.Error) as exc:
+                log.error("cannot re-create the deleted %s: %s; its events are lost", w.path, exc)
+        w.stop()

@@ -35,7 +35,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from eventplatform.errors import Codes, EventError
+from eventplatform.errors import Causes, Codes, EventError
 
 if TYPE_CHECKING:
     from eventplatform.log.sqlite.writer import Writer
@@ -47,7 +47,7 @@ Waiter = tuple[asyncio.AbstractEventLoop, asyncio.Future[Any], int]
 
 
 def closed_error() -> EventError:
-    return EventError(Codes.LOG_UNAVAILABLE, "the SQLite log is closed")
+    return EventError(Codes.LOG_UNAVAILABLE, "the SQLite log is closed", cause=Causes.CLOSED)
 
 
 def deliver(waiters: list[Waiter], error: Exception | None, here: asyncio.AbstractEventLoop | None) -> None:
@@ -177,7 +177,9 @@ class Syncer:
                 self.failed = error = exc
         failure = None
         if error is not None:
-            failure = EventError(Codes.LOG_UNAVAILABLE, f"SQLite log fsync failed: {error}")
+            failure = EventError(
+                Codes.LOG_UNAVAILABLE, f"SQLite log fsync failed: {error}", cause=Causes.FSYNC_FAILED
+            )
         by_loop = outcomes(waiters, failure)
         kick = self.writer.sync_idle() if self._queue.empty() else set()
         # one wake-up per event loop: its calls' outcomes, and the commit of what waited for this fsync
@@ -200,6 +202,10 @@ class Syncer:
                 return fd
             self._checked = now
             if os.fstat(fd).st_nlink > 0:  # an unlinked or replaced (renamed over) file has no link left
+                return fd
+            if not self.wal_path.with_name(self.wal_path.name[: -len("-wal")]).exists():
+                # the whole partition was deleted: keep syncing the open file, which the log copies into a
+                # re-created partition (see .faults)
                 return fd
             log.warning("the WAL %s was removed or replaced behind SQLite's back; re-opening", self.wal_path)
             self._fd = -1

@@ -23,12 +23,14 @@ import logging
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import chain
 from pathlib import Path
 from typing import Any
 
-from eventplatform.errors import Codes, EventError
+from eventplatform.errors import EventError
+from eventplatform.log.sqlite import faults
 from eventplatform.log.sqlite.checkpoint import CHECKPOINT_PAGES, Checkpointer
 from eventplatform.log.sqlite.schema import INDEX_EVERY, MIN_TS, SCHEMA, TopicState, high
 from eventplatform.log.sqlite.sync import Syncer, Waiter, closed_error, deliver, resolve_all
@@ -37,6 +39,7 @@ log = logging.getLogger("eventplatform.log.sqlite")
 
 _MAX_ROWS_PER_COMMIT = 100_000
 _BUSY_TIMEOUT_MS = 30_000  # how long the committer thread (never the event loop) waits for the write lock
+_CHECK_EVERY = 1.0  # seconds between two checks that the partition file is still there (see .faults)
 
 
 class Job:
@@ -90,6 +93,8 @@ class Writer:
         self._in_flight = False
         self._deferred_loops: set[asyncio.AbstractEventLoop] = set()
         self.stopped = False
+        self.gone = False  # the partition file was deleted or replaced: see .faults (set under ``lock``)
+        self._next_check = 0.0
         self.commits = 0
         self.pages = 0  # WAL pages written so far (an estimate, for the checkpoint schedule)
         conn = self._conn = sqlite3.connect(
@@ -106,6 +111,7 @@ class Writer:
             self._topics: dict[str, TopicState] = {}
             self._load_topics()
             conn.execute("PRAGMA busy_timeout=0")  # commits on an event loop never wait (see drain)
+            self._identity = faults.identity(self.path)
         except BaseException:
             conn.close()
             raise
@@ -233,8 +239,8 @@ class Writer:
         """Write ``jobs`` in one transaction (the caller holds ``self.lock``), then pass their calls to the
         syncer (durable) or resolve them (not durable, or failed). Raises _Busy (nothing written) if the
         write lock is taken and ``wait`` is false."""
-        if self.stopped:
-            deliver(_waiters(jobs), closed_error(), here)
+        if self.stopped or self.gone or self._moved():
+            deliver(_waiters(jobs), self.refusal(), here)
             return
         conn = self._conn
         error: Exception | None = None
@@ -260,7 +266,9 @@ class Writer:
             error = exc
         waiters = _waiters(jobs)
         if error is not None:
-            deliver(waiters, EventError(Codes.LOG_UNAVAILABLE, f"SQLite log write failed: {error}"), here)
+            self._next_check = 0.0
+            failed = self.refusal() if self._moved() else faults.failure("writing", self.path, error)
+            deliver(waiters, failed, here)
             return
         self.commits += 1
         self.pages += pages
@@ -271,6 +279,28 @@ class Writer:
                 self._in_flight = True
             self.syncer.committed(waiters)
         self.checkpointer.poke(self.pages)
+
+    def _moved(self) -> bool:
+        """Whether the partition file was deleted or replaced (looked up at most once a second; the caller
+        holds ``lock``). Sets ``gone``: the log then re-creates the partition (:mod:`.faults`)."""
+        now = time.monotonic()
+        if now < self._next_check:
+            return False
+        self._next_check = now + _CHECK_EVERY
+        if faults.identity(self.path) != self._identity:
+            if not self.gone:
+                log.error("%s was deleted or replaced under the running server", self.path)
+            self.gone = True
+        return self.gone
+
+    def moved_now(self) -> bool:
+        """:meth:`_moved`, looked up now."""
+        with self.lock:
+            self._next_check = 0.0
+            return self._moved()
+
+    def refusal(self) -> EventError:
+        return faults.missing(self.path) if self.gone else closed_error()
 
     @contextlib.contextmanager
     def _waiting(self) -> Iterator[None]:
@@ -396,8 +426,27 @@ class Writer:
                 chunk, jobs = _split(jobs)
                 self._commit(chunk, None, wait=True)
             self.stopped = True
+        self._release(final_checkpoint=True)
+
+    def salvage(self, dest: Path) -> None:
+        """The partition file is gone (``gone``): copy the database, with everything committed so far, into
+        ``dest`` (skipped if ``dest`` exists), then close. Calls still queued fail with :meth:`refusal`
+        (``log_missing``), and their produce re-tries them on the new writer. Raises if the copy fails;
+        the writer is then still open, to be salvaged at the next attempt."""
+        with self.lock:
+            self._next_check = 0.0
+            self._moved()
+            if not dest.exists():
+                faults.salvage(self._conn, dest)
+            self.stopped = True
+        self._committer.shutdown(wait=True)
+        with self.lock:
+            deliver(_waiters(self._take()), self.refusal(), None)
+        self._release(final_checkpoint=False)
+
+    def _release(self, *, final_checkpoint: bool) -> None:
         self.syncer.stop()
-        self.checkpointer.stop()
+        self.checkpointer.stop(final=final_checkpoint)
         self._conn.close()
         with contextlib.suppress(OSError):
             os.close(self._lock_fd)
