@@ -1,7 +1,7 @@
 """The web console in real headless Chromium (Debian's, through Playwright) against a real ``serve``: the
 catalog lists the streams with their plots drawn, the live page shows an event posted during the test and
-its JSON (and YAML tab) on a click, the error stream shows a refused event with its reason. Screenshots are written to
-``$EVENTPLATFORM_TEST_ARTIFACTS/eventstreams`` (default ``test-artifacts/`` of the checkout)."""
+its JSON (and YAML tab) on a click, the error stream shows a refused event with its reason. Screenshots are
+written to ``$EVENTPLATFORM_TEST_ARTIFACTS/eventstreams`` (default ``test-artifacts/`` of the checkout)."""
 
 from __future__ import annotations
 
