@@ -6,6 +6,7 @@ import asyncio
 import csv
 import io
 import json
+import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -51,6 +52,12 @@ def _time(text: str | None, name: str) -> datetime | None:
 @click.option("--schema-base-uri", "schema_base_uris", multiple=True, help="Schema repository (repeatable).")
 @click.option("--datacenter", default=None, help="Datacenter of topics without a prefix. [default: local]")
 @click.option("--chunk-size", default=100_000, show_default=True, type=click.IntRange(1))
+@click.option(
+    "--workers",
+    default=None,
+    type=click.IntRange(1),
+    help="Processes refining tables side by side (large runs only). [default: the CPU count]",
+)
 @click.option("--config", "config_file", default=None, help="Config file. [default: ./eventplatform.yaml]")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option(
@@ -74,6 +81,7 @@ def refine(
     schema_base_uris: tuple[str, ...],
     datacenter: str | None,
     chunk_size: int,
+    workers: int | None,
     config_file: str | None,
     fmt: str,
     follow: bool,
@@ -100,6 +108,7 @@ def refine(
         end,
         chunk_size,
         default_datacenter=datacenter or settings.log.datacenter or DEFAULT_DATACENTER,
+        workers=workers or os.cpu_count() or 1,
     )
     if engine == "spark":
         from eventplatform.lake.spark import run_spark
@@ -113,7 +122,8 @@ def refine(
             try:
                 done = 0
                 while True:
-                    reports = await Refiner(options, log, config, registry).run_all(_progress())
+                    refiner = Refiner(options, log, config, registry, settings.log.url)
+                    reports = await refiner.run_all(_progress())
                     done += 1
                     if not follow or (runs is not None and done >= runs):
                         return reports

@@ -11,15 +11,16 @@ is kept (a few bad events cost a few extra parses, not the hour).
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pj
 
 from eventplatform.lake.types import source_name
+
+BLOCK = 4 << 20  # bytes the JSON reader parses at a time
 
 
 class Mismatch(ValueError):
@@ -29,7 +30,7 @@ class Mismatch(ValueError):
 @dataclass(slots=True)
 class Converted:
     table: pa.Table  # rows in input order, minus the rejected ones
-    kept: list[int]  # input index of each row of ``table``
+    kept: list[int] | None  # input index of each row of ``table``; None: every input, in order
     rejected: list[tuple[int, str]] = field(default_factory=list)  # (input index, reason)
 
 
@@ -136,34 +137,49 @@ def _fit(array: pa.Array, target: pa.DataType, where: str) -> pa.Array:
     raise Mismatch(f"{where}: expected {target}, got {kind}")
 
 
-def _parse(values: Sequence[bytes], schema: pa.Schema, read_schema: pa.Schema) -> pa.Table:
-    buf = b"\n".join(values)
-    table = pj.read_json(
+def _read(buf: bytes, read_schema: pa.Schema, block_size: int) -> pa.Table:
+    return pj.read_json(
         io.BytesIO(buf),
-        read_options=pj.ReadOptions(use_threads=False, block_size=max(len(buf) + 1, 1 << 20)),
+        read_options=pj.ReadOptions(use_threads=False, block_size=block_size),
         parse_options=pj.ParseOptions(explicit_schema=read_schema, unexpected_field_behavior="infer"),
     )
-    if table.num_rows != len(values):
-        raise ValueError(f"expected {len(values)} JSON objects, read {table.num_rows}")
+
+
+def _parse(buf: bytes, n: int, schema: pa.Schema, read_schema: pa.Schema) -> pa.Table:
+    """``n`` newline-delimited events as ``schema``. Blocks of a few MB parse fastest; where the blocks'
+    inferred types (of map fields) disagree, the buffer is read again as one block."""
+    try:
+        table = _read(buf, read_schema, BLOCK)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        if len(buf) < BLOCK:
+            raise
+        table = _read(buf, read_schema, len(buf) + 1)
+    if table.num_rows != n:
+        raise ValueError(f"expected {n} JSON objects, read {table.num_rows}")
     columns = {name: table.column(name) for name in table.column_names}
     out = []
     for f in schema:
         col = columns.get(source_name(f))
-        out.append(pa.nulls(len(values), f.type) if col is None else _fit(col, f.type, f.name))
+        out.append(pa.nulls(n, f.type) if col is None else _fit(col, f.type, f.name))
     return pa.Table.from_arrays(out, schema=schema)
 
 
-def _one_line(value: bytes) -> bytes:
-    """A value as one line of JSON (pretty-printed producers exist); unchanged when it cannot be read."""
+def convert_buffer(
+    data: bytes, n: int, values: Callable[[], Sequence[bytes]], schema: pa.Schema
+) -> Converted:
+    """``n`` events as one newline-delimited buffer (the log's :class:`Block` s) into ``schema``: one parse
+    when all fit (``kept`` is then None); else event by event through :func:`convert`."""
+    if n == 0:
+        return Converted(schema.empty_table(), [])
     try:
-        return orjson.dumps(orjson.loads(value))
-    except orjson.JSONDecodeError:
-        return value.replace(b"\n", b" ")
+        return Converted(_parse(data, n, schema, reader_schema(schema)), None)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, Mismatch, ValueError):
+        return convert(values(), schema)
 
 
 def convert(values: Sequence[bytes], schema: pa.Schema) -> Converted:
     """Parse ``values`` into ``schema``; events that do not fit are rejected with the reason."""
-    values = [v if b"\n" not in v else _one_line(v) for v in values]
+    values = [v.replace(b"\n", b" ") for v in values]  # JSON has newlines only as whitespace
     read_schema = reader_schema(schema)
     tables: list[pa.Table] = []
     kept: list[int] = []
@@ -174,7 +190,7 @@ def convert(values: Sequence[bytes], schema: pa.Schema) -> Converted:
         if lo >= hi:
             continue
         try:
-            tables.append(_parse(values[lo:hi], schema, read_schema))
+            tables.append(_parse(b"\n".join(values[lo:hi]), hi - lo, schema, read_schema))
             kept.extend(range(lo, hi))
         except (pa.ArrowInvalid, pa.ArrowTypeError, Mismatch, ValueError) as exc:
             if hi - lo == 1:

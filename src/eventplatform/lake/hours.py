@@ -204,9 +204,9 @@ class HourWriter:
         self._held = 0
 
 
-def hidden_columns(topics: list[str], partitions: list[int], offsets: list[int]) -> Mapping[str, pa.Array]:
+def hidden_columns(topics: pa.Array, partitions: pa.Array, offsets: pa.Array) -> Mapping[str, pa.Array]:
     return {
-        "__topic": pa.array(topics, pa.string()),
-        "__partition": pa.array(partitions, pa.int32()),
-        "__offset": pa.array(offsets, pa.int64()),
+        "__topic": topics.cast(pa.string()),
+        "__partition": partitions.cast(pa.int32()),
+        "__offset": offsets.cast(pa.int64()),
     }

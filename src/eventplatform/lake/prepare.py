@@ -15,7 +15,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from eventplatform.lake.convert import convert
+from eventplatform.lake.convert import convert_buffer
 from eventplatform.lake.evolve import conform_table
 from eventplatform.lake.hours import hidden_columns
 from eventplatform.lake.naming import Hour, split_topic
@@ -42,12 +42,13 @@ QUARANTINE = pa.schema(
 )
 
 
-def hour_keys(table: pa.Table, timestamps: Sequence[int]) -> pa.Array:
-    """``YYYY-MM-DDTHH`` (UTC) of each row: ``meta.dt``, else ``dt``, else the log timestamp."""
-    n = table.num_rows
-    log_hours = pc.strftime(pa.array(timestamps, pa.timestamp("ms", tz="UTC")), "%Y-%m-%dT%H")
+def hour_keys(table: pa.Table, timestamps: pa.Array) -> pa.Array:
+    """``YYYY-MM-DDTHH`` (UTC) of each row: ``meta.dt``, else ``dt``, else the log timestamp (each looked
+    at only for the rows the previous one left without an hour)."""
     out = None
     for name in ("meta.dt", "dt"):
+        if out is not None and not out.null_count:
+            return out
         dt = column(table, name)
         if dt is None or not pa.types.is_string(dt.type):
             continue
@@ -65,7 +66,10 @@ def hour_keys(table: pa.Table, timestamps: Sequence[int]) -> pa.Array:
             ]
             quick = pa.array(parsed, pa.string())
         out = quick if out is None else pc.coalesce(out, quick)
-    return log_hours if out is None or n == 0 else pc.coalesce(out, log_hours)
+    if out is not None and (not out.null_count or table.num_rows == 0):
+        return out
+    log_hours = pc.strftime(timestamps.cast(pa.timestamp("ms", tz="UTC")), "%Y-%m-%dT%H")
+    return log_hours if out is None else pc.coalesce(out, log_hours)
 
 
 def _iso_hour(text: str) -> str | None:
@@ -100,36 +104,42 @@ def prepare(
     chunk: Chunk, stream: str, schema: pa.Schema, source_schema: pa.Schema, settings: Settings
 ) -> Prepared:
     """Convert, place in hours (by ``meta.dt``), mark canaries, add the transform columns."""
-    converted = convert(chunk.values, source_schema)
+    n = len(chunk)
+    converted = convert_buffer(chunk.data, n, lambda: chunk.values, source_schema)
     out = Prepared(schema.empty_table())
     if converted.rejected:
         idx = [i for i, _ in converted.rejected]
+        where = pa.array(idx, pa.int64())
+        values = chunk.values
         out.quarantine = pa.table(
             {
                 "stream": pa.array([stream] * len(idx), pa.string()),
-                "topic": pa.array([chunk.topics[i] for i in idx], pa.string()),
-                "partition": pa.array([chunk.partitions[i] for i in idx], pa.int32()),
-                "offset": pa.array([chunk.offsets[i] for i in idx], pa.int64()),
-                "timestamp_ms": pa.array([chunk.timestamps[i] for i in idx], pa.int64()),
+                "topic": chunk.topics.take(where),
+                "partition": chunk.partitions.take(where),
+                "offset": chunk.offsets.take(where),
+                "timestamp_ms": chunk.timestamps.take(where),
                 "reason": pa.array([r for _, r in converted.rejected], pa.string()),
-                "value": pa.array([chunk.values[i].decode("utf-8", "replace") for i in idx]),
+                "value": pa.array([values[i].decode("utf-8", "replace") for i in idx], pa.string()),
             },
             schema=QUARANTINE,
         )
         out.rejected_hours = [_hour_of_rejected(chunk, i, stream, settings.default_datacenter) for i in idx]
-    kept = converted.kept
     table = converted.table
     if not table.num_rows:
         return out
-    topics = [chunk.topics[i] for i in kept]
-    keys = hour_keys(table, [chunk.timestamps[i] for i in kept])
-    dcs = {t: split_topic(t, stream, settings.default_datacenter) for t in set(topics)}
-    dc_col = pa.array([dcs[t] for t in topics], pa.string())
+    topics, partitions, offsets, timestamps = chunk.topics, chunk.partitions, chunk.offsets, chunk.timestamps
+    if converted.kept is not None:
+        kept = pa.array(converted.kept, pa.int64())
+        topics, partitions = topics.take(kept), partitions.take(kept)
+        offsets, timestamps = offsets.take(kept), timestamps.take(kept)
+    keys = hour_keys(table, timestamps)
+    names = {b.topic for b in chunk.blocks}
+    dcs = pa.array([split_topic(t, stream, settings.default_datacenter) for t in sorted(names)], pa.string())
+    dc_col = dcs.take(pc.index_in(topics, pa.array(sorted(names), pa.string())))
     canaries = canary_mask(table)
     table = add_columns(table, settings.own_domains)
     table = conform_table(table, schema)
-    hidden = hidden_columns(topics, [chunk.partitions[i] for i in kept], [chunk.offsets[i] for i in kept])
-    for name, arr in hidden.items():
+    for name, arr in hidden_columns(topics, partitions, offsets).items():
         table = table.append_column(name, arr)
     group = pc.dictionary_encode(pc.binary_join_element_wise(dc_col, keys, "/"))
     order = pc.sort_indices(group.indices)
@@ -143,7 +153,7 @@ def prepare(
 
 def _hour_of_rejected(chunk: Chunk, i: int, stream: str, default_dc: str) -> Hour:
     """The hour a rejected record counts in: its ``meta.dt`` if it can be read, else the log time."""
-    dc = split_topic(chunk.topics[i], stream, default_dc)
+    dc = split_topic(chunk.topics[i].as_py(), stream, default_dc)
     try:
         doc = orjson.loads(chunk.values[i])
         dt = doc.get("meta", {}).get("dt") or doc.get("dt")
@@ -152,4 +162,4 @@ def _hour_of_rejected(chunk: Chunk, i: int, stream: str, default_dc: str) -> Hou
         key = None
     if key is not None:
         return Hour.from_key(f"{dc}/{key}")
-    return Hour.of(dc, datetime.fromtimestamp(chunk.timestamps[i] / 1000, UTC))
+    return Hour.of(dc, datetime.fromtimestamp(chunk.timestamps[i].as_py() / 1000, UTC))

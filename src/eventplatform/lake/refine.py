@@ -11,11 +11,14 @@ reads the same records again and the partitions' spans keep them from being doub
 
 from __future__ import annotations
 
+import asyncio
 import fcntl
+import multiprocessing
 import os
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -29,11 +32,11 @@ from eventplatform.lake.evolve import TableInfo, load_info, merge, save_info
 from eventplatform.lake.hours import HourWriter, Spans, recover, staging_root
 from eventplatform.lake.naming import DEFAULT_DATACENTER, Hour, table_name
 from eventplatform.lake.prepare import prepare
-from eventplatform.lake.source import Chunk, read_chunks, streams_of
+from eventplatform.lake.source import Chunk, LogRange, log_ranges, read_chunks, streams_of
 from eventplatform.lake.status import HourStats, Status
 from eventplatform.lake.transforms import WMF_DOMAINS, column, transform_fields
 from eventplatform.lake.types import UnsupportedSchema, arrow_schema
-from eventplatform.log import EventLog
+from eventplatform.log import EventLog, open_log
 from eventplatform.schemas.registry import SchemaRegistry
 from eventplatform.streamconfig.config import StreamConfig
 
@@ -51,6 +54,9 @@ class Options:
     chunk_size: int = 100_000
     own_domains: Sequence[str] = WMF_DOMAINS
     default_datacenter: str = DEFAULT_DATACENTER
+    workers: int = 1  # processes refining tables side by side (with the log's URL)
+    parallel_from: int = 200_000  # records to read below which one process does it all (no start-up)
+    memory: int = 64 << 20  # staged bytes per table before they are spilled to disk
 
     @property
     def windowed(self) -> bool:
@@ -80,8 +86,17 @@ Progress = Callable[[str, int], None]  # (stream, records just read)
 class Refiner:
     """One refine run over a lake directory (one at a time per lake: a lock file says so)."""
 
-    def __init__(self, options: Options, log: EventLog, streams: StreamConfig, registry: SchemaRegistry):
+    def __init__(
+        self,
+        options: Options,
+        log: EventLog,
+        streams: StreamConfig,
+        registry: SchemaRegistry,
+        log_url: str | None = None,
+    ):
+        """``log_url`` (the log's URL) lets tables be refined in worker processes (``options.workers``)."""
         self.options = options
+        self.log_url = log_url
         self.log = log
         self.streams = streams
         self.registry = registry
@@ -107,10 +122,30 @@ class Refiner:
                 topics = await self.log.list_topics()
                 found = streams_of(self.streams, topics)
                 wanted = list(self.options.streams) or sorted(found)
-                reports = []
+                jobs: list[_Job] = []
+                reports: dict[str, StreamReport] = {}
                 for stream in wanted:
-                    reports.append(await self._stream(stream, found.get(stream, []), status, progress))
-                return reports
+                    report = StreamReport(stream, table_name(stream))
+                    reports[stream] = report
+                    try:
+                        name, info, report.added, report.clashes = await self.table_schema(stream)
+                    except RefineError as exc:
+                        report.error = str(exc)
+                        continue
+                    topics = found.get(stream, [])
+                    if topics:
+                        start = {} if self.options.windowed else status.positions(stream)
+                        ranges = await log_ranges(self.log, topics, start)
+                        jobs.append(_Job(stream, name, info, ranges, sum(r[3] - r[2] for r in ranges)))
+                workers = min(self.options.workers, len(jobs))
+                pending = sum(j.records for j in jobs)
+                if workers > 1 and self.log_url and pending >= self.options.parallel_from:
+                    done = await self._in_processes(jobs, workers)
+                else:
+                    done = [await self._table(job, status, progress) for job in jobs]
+                for job, result in zip(jobs, done, strict=True):
+                    reports[job.stream] = _merged(reports[job.stream], result)
+                return list(reports.values())
             finally:
                 status.close()
 
@@ -159,21 +194,25 @@ class Refiner:
             save_info(table_dir, info)
         return name, info, merged.added, merged.clashes
 
-    async def _stream(
-        self, stream: str, topics: list[str], status: Status, progress: Progress | None
-    ) -> StreamReport:
-        report = StreamReport(stream, table_name(stream))
-        try:
-            name, info, added, clashes = await self.table_schema(stream)
-        except RefineError as exc:
-            report.error = str(exc)
-            return report
-        report.added, report.clashes = added, clashes
-        if not topics:
-            return report
+    async def _in_processes(self, jobs: list[_Job], workers: int) -> list[StreamReport]:
+        """Tables refined by ``workers`` processes, the largest first (each commits its own positions)."""
+        context = multiprocessing.get_context("spawn")  # no fork of a process with threads
+        loop = asyncio.get_running_loop()
+        with ProcessPoolExecutor(workers, mp_context=context) as pool:
+            order = sorted(range(len(jobs)), key=lambda i: -jobs[i].records)
+            futures = {
+                i: loop.run_in_executor(
+                    pool, _refine_in_worker, self.options, self.log_url, self.run, jobs[i]
+                )
+                for i in order
+            }
+            return [await futures[i] for i in range(len(jobs))]
+
+    async def _table(self, job: _Job, status: Status, progress: Progress | None) -> StreamReport:
+        stream, name, info = job.stream, job.table, job.info
+        report = StreamReport(stream, name)
         windowed = self.options.windowed
-        start = {} if windowed else status.positions(stream)
-        writer = HourWriter(self.options.lake, name, self.run)
+        writer = HourWriter(self.options.lake, name, self.run, self.options.memory)
         stats: dict[Hour, HourStats] = {}
         read: dict[str, list[int]] = {}  # "topic:partition" -> [first, end) read this run
         quarantine: list[pa.Table] = []
@@ -181,12 +220,11 @@ class Refiner:
             [f for f in info.schema if f.name not in {t.name for t in transform_fields()}]
         )
         try:
-            async for chunk in read_chunks(self.log, topics, start, self.options.chunk_size):
+            async for chunk in read_chunks(self.log, job.ranges, self.options.chunk_size):
                 began = time.perf_counter()
-                for t, p, o in zip(chunk.topics, chunk.partitions, chunk.offsets, strict=True):
-                    span = read.setdefault(f"{t}:{p}", [o, o + 1])
-                    span[0] = min(span[0], o)
-                    span[1] = max(span[1], o + 1)
+                for key, (lo, hi) in chunk.spans().items():
+                    span = read.setdefault(key, [lo, hi])
+                    span[0], span[1] = min(span[0], lo), max(span[1], hi)
                 report.read += len(chunk)
                 before = {h: s.rows_in for h, s in stats.items()}
                 q = self._chunk(stream, chunk, info.schema, source_schema, writer, stats, report, windowed)
@@ -278,6 +316,40 @@ class Refiner:
         tmp.parent.mkdir(parents=True, exist_ok=True)
         pq.write_table(pa.concat_tables(parts), tmp, compression="snappy")
         os.replace(tmp, folder / f"part-{self.run}.parquet")
+
+
+@dataclass(slots=True)
+class _Job:
+    """One table's work in a run (picklable: it may go to a worker process)."""
+
+    stream: str
+    table: str
+    info: TableInfo
+    ranges: list[LogRange]
+    records: int
+
+
+def _refine_in_worker(options: Options, log_url: str, run: str, job: _Job) -> StreamReport:
+    """A worker process: one table, with its own log connection and status transaction."""
+
+    async def go() -> StreamReport:
+        log = open_log(log_url)
+        status = Status(options.lake)
+        try:
+            refiner = Refiner(options, log, None, None)  # type: ignore[arg-type]  # schemas: done
+            refiner.run = run
+            return await refiner._table(job, status, None)
+        finally:
+            status.close()
+            await log.close()
+
+    return asyncio.run(go())
+
+
+def _merged(head: StreamReport, body: StreamReport) -> StreamReport:
+    """The report of a table's work with what the schema step found (columns added, clashes)."""
+    body.added, body.clashes = head.added, head.clashes
+    return body
 
 
 def describe_report(r: StreamReport) -> dict[str, Any]:

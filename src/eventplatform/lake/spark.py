@@ -37,7 +37,7 @@ from eventplatform.lake.refine import Options, Refiner, StreamReport
 from eventplatform.lake.source import Chunk
 from eventplatform.lake.status import HourStats, Status
 from eventplatform.lake.transforms import transform_fields
-from eventplatform.log import Start, open_log
+from eventplatform.log import open_log
 
 EXTRA = [
     ("__canary", pa.bool_()),
@@ -67,24 +67,12 @@ class _Task:
 async def _read_range(url: str, topic: str, partition: int, start: int, end: int, size: int) -> list[Chunk]:
     log = open_log(url)
     chunks = [Chunk()]
-    stream = log.consume([topic], Start.at_offsets({(topic, partition): start}, fallback="end"))
     try:
-        async for r in stream:
-            if r.partition != partition or r.offset < start:
-                continue
-            if r.offset >= end:
-                break
-            chunk = chunks[-1]
-            if len(chunk) >= size:
-                chunk = Chunk()
-                chunks.append(chunk)
-            chunk.topics.append(r.topic)
-            chunk.partitions.append(r.partition)
-            chunk.offsets.append(r.offset)
-            chunk.timestamps.append(r.timestamp_ms)
-            chunk.values.append(r.value)
+        async for block in log.read_blocks(topic, partition, start, end, max_records=min(size, 50_000)):
+            if len(chunks[-1]) >= size:
+                chunks.append(Chunk())
+            chunks[-1].blocks.append(block)
     finally:
-        await stream.aclose()  # type: ignore[attr-defined]
         await log.close()
     return [c for c in chunks if len(c)]
 
@@ -184,30 +172,21 @@ class SparkRefiner(Refiner):
     """The local engine's run (lock, recovery, schemas, status), with each stream's work done by Spark."""
 
     def __init__(self, *args: Any, spark: Any, log_url: str, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+        super().__init__(*args, log_url=log_url, **kwargs)
         self.spark = spark
-        self.log_url = log_url
 
-    async def _stream(self, stream: str, topics: list[str], status: Status, progress: Any) -> StreamReport:
+    async def _table(self, job: Any, status: Status, progress: Any) -> StreamReport:
         from pyspark.sql import Window
         from pyspark.sql import functions as F
 
-        report = StreamReport(stream, "")
-        try:
-            name, info, added, clashes = await self.table_schema(stream)
-        except Exception as exc:  # RefineError
-            report.error = str(exc)
-            return report
-        report.table, report.added, report.clashes = name, added, clashes
+        stream, name, info = job.stream, job.table, job.info
+        report = StreamReport(stream, name)
         windowed = self.options.windowed
-        positions = {} if windowed else status.positions(stream)
         ranges = []
-        for topic in topics:
-            for partition, (low, high) in (await self.log.watermarks(topic)).items():
-                start = max(positions.get((topic, partition), low), low)
-                step = self.options.chunk_size * 4
-                for lo in range(start, high, step):
-                    ranges.append((topic, partition, lo, min(lo + step, high)))
+        step = self.options.chunk_size * 4
+        for topic, partition, start, high in job.ranges:
+            for lo in range(start, high, step):
+                ranges.append((topic, partition, lo, min(lo + step, high)))
         if not ranges:
             return report
         extra = {t.name for t in transform_fields()}

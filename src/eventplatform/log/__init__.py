@@ -2,6 +2,7 @@
 
 from eventplatform.log.base import (
     Batch,
+    Block,
     EventLog,
     Message,
     NotSupported,
@@ -11,4 +12,4 @@ from eventplatform.log.base import (
 )
 from eventplatform.log.open import open_log
 
-__all__ = ["Batch", "EventLog", "Message", "NotSupported", "Position", "Record", "Start", "open_log"]
+__all__ = ["Batch", "Block", "EventLog", "Message", "NotSupported", "Position", "Record", "Start", "open_log"]

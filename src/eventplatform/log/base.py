@@ -7,6 +7,7 @@ URL is :mod:`eventplatform.log.open`.
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
@@ -99,6 +100,56 @@ class Record:
 
 
 @dataclass(frozen=True, slots=True)
+class Block:
+    """Consecutive records of one topic partition as columns, for bulk readers (the lake) that would
+    otherwise pay for a :class:`Record` per event: ``data`` is the values joined by ``b"\\n"``, each value's
+    own newlines replaced by spaces (in JSON a newline is only ever whitespace), so the block is
+    newline-delimited JSON as it is. ``offsets`` and ``timestamps`` are int64 sequences (``array('q')``)."""
+
+    topic: str
+    partition: int
+    offsets: Sequence[int]
+    timestamps: Sequence[int]
+    data: bytes
+
+    def __len__(self) -> int:
+        return len(self.offsets)
+
+    def values(self) -> list[bytes]:
+        return self.data.split(b"\n") if len(self.offsets) else []
+
+    @classmethod
+    def of(cls, records: Sequence[Record]) -> Block:
+        """Records of one topic partition as a block (backends without a bulk read, tests)."""
+        first = records[0]
+        return cls(
+            first.topic,
+            first.partition,
+            array("q", [r.offset for r in records]),
+            array("q", [r.timestamp_ms for r in records]),
+            b"\n".join(r.value.replace(b"\n", b" ") for r in records),
+        )
+
+
+async def blocks_of(records: AsyncIterator[Record], end: int, max_records: int) -> AsyncIterator[Block]:
+    """:meth:`EventLog.read_blocks` over ``consume`` of one topic partition (what a backend without a
+    bulk read does): records below ``end`` in blocks of at most ``max_records``."""
+    held: list[Record] = []
+    try:
+        async for r in records:
+            if r.offset >= end:
+                break
+            held.append(r)
+            if len(held) >= max_records:
+                yield Block.of(held)
+                held = []
+    finally:
+        await records.aclose()  # type: ignore[attr-defined]
+    if held:
+        yield Block.of(held)
+
+
+@dataclass(frozen=True, slots=True)
 class Start:
     """Where a consumer starts: exactly one of the forms below (see the constructors)."""
 
@@ -149,6 +200,14 @@ class EventLog(Protocol):
         """Records of ``topics`` from ``start``; with ``follow`` it waits for new records forever,
         otherwise it stops at the high-water marks seen when it began. Topics that do not exist are
         skipped (with ``follow`` they are picked up once they appear)."""
+        ...
+
+    def read_blocks(
+        self, topic: str, partition: int, start: int, end: int, *, max_records: int = 50_000
+    ) -> AsyncIterator[Block]:
+        """The records of one topic partition with offsets in ``[start, end)`` as :class:`Block` s of at most
+        ``max_records`` records, in offset order: the bulk read of the lake, with no object per event.
+        Offsets that hold no record (deleted by retention, Kafka's control records) are skipped."""
         ...
 
     async def list_topics(self) -> list[str]: ...

@@ -19,7 +19,7 @@ from typing import Any
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
 
 from eventplatform.errors import Codes, EventError
-from eventplatform.log.base import Record, Start
+from eventplatform.log.base import Block, Record, Start, blocks_of
 from eventplatform.log.kafka.config import LOGGER, KafkaSettings
 from eventplatform.log.kafka.health import Health
 
@@ -81,6 +81,13 @@ class Consuming:
         self, topics: Sequence[str], start: Start, *, follow: bool = False, poll_interval: float = 0.2
     ) -> AsyncIterator[Record]:
         return self._consume(list(topics), start, follow, poll_interval)
+
+    def read_blocks(
+        self, topic: str, partition: int, start: int, end: int, *, max_records: int = 50_000
+    ) -> AsyncIterator[Block]:
+        """No bulk read in librdkafka's Python client: the records of ``consume``, grouped."""
+        records = self._consume([topic], Start.at_offsets({(topic, partition): start}), False, 0.2)
+        return blocks_of(_of_partition(records, partition), end, max_records)
 
     async def _consume(
         self, topics: list[str], start: Start, follow: bool, poll_interval: float
@@ -214,3 +221,13 @@ class Consuming:
         if assignment:
             await run(consumer.assign, assignment)
         return consumer
+
+
+async def _of_partition(records: AsyncIterator[Record], partition: int) -> AsyncIterator[Record]:
+    """The records of one partition (``consume`` reads every partition of the topic)."""
+    try:
+        async for r in records:
+            if r.partition == partition:
+                yield r
+    finally:
+        await records.aclose()  # type: ignore[attr-defined]

@@ -26,7 +26,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from eventplatform.errors import Causes, Codes, EventError
-from eventplatform.log.base import Batch, NotSupported, Record, Start
+from eventplatform.log.base import Batch, Block, NotSupported, Record, Start
 from eventplatform.log.sqlite import faults, reader
 from eventplatform.log.sqlite.checkpoint import CHECKPOINT_PAGES
 from eventplatform.log.sqlite.partitions import claim_partition
@@ -288,6 +288,11 @@ class SQLiteLog:
         self, topics: Sequence[str], start: Start, *, follow: bool = False, poll_interval: float = 0.2
     ) -> AsyncIterator[Record]:
         return reader.consume(self._partitions, list(topics), start, follow, poll_interval)
+
+    def read_blocks(
+        self, topic: str, partition: int, start: int, end: int, *, max_records: int = 50_000
+    ) -> AsyncIterator[Block]:
+        return reader.read_blocks(self._partitions, topic, partition, start, end, max_records)
 
     # -- maintenance -------------------------------------------------------------------------------------
 
