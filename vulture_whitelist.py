@@ -102,3 +102,4 @@ _limits.GateHttpProtocol.keep_alive  # type: ignore[attr-defined]
 from pyspark import SparkContext
 
 SparkContext._jvm
+_.exit_code  # click.ClickException subclass attribute read by click (cli/serve.py LogCorrupt)
