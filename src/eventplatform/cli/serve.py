@@ -109,7 +109,11 @@ def _check_log(url: str) -> None:
     from eventplatform.log.sqlite import SQLiteLog
     from eventplatform.log.sqlite.integrity import check_directory
 
-    problems = check_directory(SQLiteLog.from_url(url).directory)
+    try:
+        directory = SQLiteLog.from_url(url, create=False).directory
+    except Exception:  # no directory yet, or a bad URL: the workers' start-up says what is wrong
+        return
+    problems = check_directory(directory)
     if problems:
         lines = "\n".join(f"  {p}" for p in problems)
         raise LogCorrupt(
