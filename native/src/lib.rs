@@ -21,6 +21,13 @@ use serde_json::{Map, Value};
 
 type Path = Vec<String>;
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// Bodies at least this large are parsed and run without the GIL (the log's syncer and checkpointer threads
+/// of the same worker go on meanwhile); below it, releasing and re-taking the GIL costs more than it frees.
+const DETACH_BYTES: usize = 16 * 1024;
+
 struct Route {
     id: usize,
     key_fields: Option<Vec<(String, Path)>>,
@@ -43,9 +50,25 @@ struct Plan {
 #[pyclass]
 struct Parsed {
     events: Vec<Value>,
-    raws: Vec<(usize, usize)>, // span of each event in `body`, to hand it back unparsed
     body: Vec<u8>,
     count: usize,
+}
+
+impl Parsed {
+    /// The span of each event in `body` (a second scan of the body: only when an event is handed back raw).
+    fn spans(&self) -> Vec<(usize, usize)> {
+        let base = self.body.as_ptr() as usize;
+        let span = |raw: &RawValue| {
+            let start = raw.get().as_ptr() as usize - base;
+            (start, start + raw.get().len())
+        };
+        match self.body.iter().find(|b| !b.is_ascii_whitespace()) {
+            Some(b'[') => serde_json::from_slice::<Vec<&RawValue>>(&self.body)
+                .map(|raws| raws.into_iter().map(span).collect())
+                .unwrap_or_default(),
+            _ => serde_json::from_slice::<&RawValue>(&self.body).map(|raw| vec![span(raw)]).unwrap_or_default(),
+        }
+    }
 }
 
 #[pymethods]
@@ -56,34 +79,29 @@ impl Parsed {
 
     /// The raw JSON of each event (for the Python path when the engine cannot run: tests, hasty).
     fn raw_events<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
-        PyList::new(py, self.raws.iter().map(|&(a, b)| PyBytes::new(py, &self.body[a..b])))
+        PyList::new(py, self.spans().into_iter().map(|(a, b)| PyBytes::new(py, &self.body[a..b])))
     }
+}
+
+fn parse_body(body: &[u8]) -> Option<Vec<Value>> {
+    let first = body.iter().find(|b| !b.is_ascii_whitespace())?;
+    let events: Vec<Value> = match first {
+        b'[' => serde_json::from_slice(body).ok()?,
+        b'{' => vec![serde_json::from_slice::<Value>(body).ok()?],
+        _ => return None,
+    };
+    if events.is_empty() || (first == &b'{' && events[0].as_object().is_some_and(|o| o.is_empty())) {
+        return None;
+    }
+    Some(events)
 }
 
 /// Parse a request body: an array of events or one event object. None when the Python parser must look at it
 /// (malformed, not an object or array, empty, nested deeper than serde_json's limit...).
 #[pyfunction]
-fn parse(body: &[u8]) -> Option<Parsed> {
-    let first = body.iter().find(|b| !b.is_ascii_whitespace())?;
-    let raws: Vec<&RawValue> = match first {
-        b'[' => serde_json::from_slice(body).ok()?,
-        b'{' => vec![serde_json::from_slice::<&RawValue>(body).ok()?],
-        _ => return None,
-    };
-    let base = body.as_ptr() as usize;
-    let mut events = Vec::with_capacity(raws.len());
-    let mut spans = Vec::with_capacity(raws.len());
-    for raw in &raws {
-        let text = raw.get();
-        let value: Value = serde_json::from_str(text).ok()?;
-        let start = text.as_ptr() as usize - base;
-        spans.push((start, start + text.len()));
-        events.push(value);
-    }
-    if events.is_empty() || (first == &b'{' && events[0].as_object().is_some_and(|o| o.is_empty())) {
-        return None;
-    }
-    Some(Parsed { count: events.len(), events, raws: spans, body: body.to_vec() })
+fn parse(py: Python<'_>, body: &[u8]) -> Option<Parsed> {
+    let events = if body.len() >= DETACH_BYTES { py.detach(|| parse_body(body)) } else { parse_body(body) }?;
+    Some(Parsed { count: events.len(), events, body: body.to_vec() })
 }
 
 /// serde_json's compact output, refusing what orjson would write differently (floats, integers beyond i64):
@@ -448,19 +466,26 @@ impl Engine {
         client_ip: Option<&str>,
         headers: HashMap<String, String>,
     ) -> PyResult<Bound<'py, PyTuple>> {
-        let events = std::mem::take(&mut parsed.events);
+        let mut events = std::mem::take(&mut parsed.events);
         let req = RequestValues { received_iso, received_ms, client_ip, headers: &headers };
-        let mut index: Vec<usize> = Vec::with_capacity(events.len());
-        let mut rows: Vec<Row> = Vec::with_capacity(events.len());
+        let finish_all = |events: &mut Vec<Value>| -> Vec<Option<Row>> {
+            events.iter_mut().map(|event| self.finish(event, &req)).collect()
+        };
+        let done =
+            if parsed.body.len() >= DETACH_BYTES { py.detach(|| finish_all(&mut events)) } else { finish_all(&mut events) };
+        drop(events);
+        let mut index: Vec<usize> = Vec::with_capacity(done.len());
+        let mut rows: Vec<Row> = Vec::with_capacity(done.len());
         let mut deferred: Vec<(usize, Bound<'py, PyBytes>)> = Vec::new();
-        for (i, mut event) in events.into_iter().enumerate() {
-            match self.finish(&mut event, &req) {
+        let mut spans: Option<Vec<(usize, usize)>> = None;
+        for (i, row) in done.into_iter().enumerate() {
+            match row {
                 Some(row) => {
                     index.push(i);
                     rows.push(row);
                 }
                 None => {
-                    let (a, b) = parsed.raws[i];
+                    let (a, b) = spans.get_or_insert_with(|| parsed.spans())[i];
                     deferred.push((i, PyBytes::new(py, &parsed.body[a..b])));
                 }
             }

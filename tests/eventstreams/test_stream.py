@@ -118,6 +118,42 @@ def test_match_filters_and_canaries(platform: Server) -> None:
         assert en.next().json["link_title"] == "en2"
 
 
+def test_last_starts_with_the_last_events_then_follows(platform: Server) -> None:
+    """``?last=N`` (``tail --url --lines N``): the last N events (canaries not counted unless included),
+    then the live ones; a ``Last-Event-ID`` still wins over it, so a resume neither repeats nor skips."""
+    stream = new_stream()
+    titles = ["a0", "a1", "a2", "a3"]
+    post(platform, [event(stream, t) for t in titles] + [event(stream, "canary", domain="canary")])
+    post(platform, [event(stream, "a4")])
+    with sse(platform, f"/v2/stream/{stream}?last=3") as reader:
+        assert reader.response.headers["x-eventstreams-last"] == "3"
+        got = reader.take(3)
+        assert [f.json["link_title"] for f in got] == ["a2", "a3", "a4"]
+        post(platform, [event(stream, "live")])
+        assert reader.next().json["link_title"] == "live"
+    with sse(platform, f"/v2/stream/{stream}?last=3&canary=include") as reader:
+        assert [f.json["link_title"] for f in reader.take(3)] == ["canary", "a4", "live"]
+    with sse(platform, f"/v2/stream/{stream}?last=1&match=link_title:a1") as reader:  # read further back
+        assert [f.json["link_title"] for f in reader.take(1)] == ["a1"]
+    with sse(platform, f"/v2/stream/{stream}?last=3", headers={"Last-Event-ID": got[0].id or ""}) as reader:
+        assert [f.json["link_title"] for f in reader.take(3)] == ["a3", "a4", "live"]
+    with sse(platform, f"/v2/stream/{stream}?last=100") as reader:  # more than there are: all of them
+        assert reader.next().json["link_title"] == "a0"
+    with sse(platform, f"/v2/stream/{stream}?last=0") as reader:  # from the end
+        assert "x-eventstreams-last" not in reader.response.headers
+        post(platform, [event(stream, "end")])
+        assert reader.next().json["link_title"] == "end"
+    url = f"{platform.url}/v2/stream/{stream}"
+    for query, words in [
+        ("last=x", "expected 0 to"),
+        ("last=10001", "expected 0 to"),
+        ("last=2&since=1000", "since"),
+    ]:
+        r = httpx.get(f"{url}?{query}", timeout=20)
+        assert (r.status_code, r.json()["title"]) == (400, "Invalid last"), query
+        assert words in r.json()["detail"], r.text
+
+
 def test_json_lines_mode(platform: Server) -> None:
     stream = new_stream()
     with (

@@ -12,7 +12,9 @@ when it began, ``-n/--limit N`` stops after N events. A stream that is not in th
 error (exit 2).
 
 ``--url`` reads a remote EventStreams service instead (:mod:`eventplatform.eventstreams.remote`), resuming
-from the last event when the connection breaks.
+from the last event when the connection breaks; ``--lines N`` asks it for the last N events (``?last=N``:
+an eventplatform EventStreams; a server without it, such as Wikimedia's, starts at the end, with a note on
+stderr when ``--lines`` was given).
 """
 
 from __future__ import annotations
@@ -207,9 +209,11 @@ def tail(
     from eventplatform.cli.options import load_settings_and_streams, open_event_log
 
     if url is not None:
-        if lines is not None or not follow:
-            raise click.UsageError("--url follows a live stream: --lines and --no-follow do not apply")
-        tail_remote(url, streams, since, from_beginning, fmt, limit, canaries)
+        if not follow:
+            raise click.UsageError("--url follows a live stream: --no-follow does not apply")
+        if lines is not None and (since or from_beginning):
+            raise click.UsageError("--lines starts from the end: it excludes --since and --from-beginning")
+        tail_remote(url, streams, since, from_beginning, fmt, limit, canaries, lines)
         return
     if not streams:
         raise click.UsageError("Missing argument 'STREAMS...' (or give --url)")
@@ -240,9 +244,7 @@ def tail(
             existing = await log.list_topics()
             topics: list[str] = []
             for stream in streams:
-                for t in stream_topics(
-                    stream, config.topics(stream), existing, other_stream(config, stream)
-                ):
+                for t in stream_topics(stream, config.topics(stream), existing, other_stream(config, stream)):
                     if t not in topics:
                         topics.append(t)
             return await run_tail(
@@ -282,6 +284,7 @@ def tail_remote(
     fmt: str,
     limit: int | None,
     canaries: bool,
+    lines: int | None = None,
 ) -> None:
     """``tail --url``: the events of a remote EventStreams service (eventplatform.eventstreams.remote)."""
     from eventplatform.eventstreams.remote import RemoteError, follow, stream_url
@@ -293,11 +296,20 @@ def tail_remote(
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     since_ms = parse_since(since) if since else (0 if from_beginning else None)
+    last = 0 if since_ms is not None else (10 if lines is None else lines)
+
+    def no_last() -> None:
+        if lines is not None:  # asked for explicitly: say that it was not honoured
+            click.echo(
+                f"eventplatform tail: {target} does not serve the last events (?last=N, an eventplatform "
+                "EventStreams extension): following from the current end",
+                err=True,
+            )
 
     async def main() -> None:
         n = 0
         out = sys.stdout.buffer
-        async for data in follow(target, since_ms=since_ms, canaries=canaries):
+        async for data in follow(target, since_ms=since_ms, last=last, on_no_last=no_last, canaries=canaries):
             if fmt == "pretty":
                 with contextlib.suppress(orjson.JSONDecodeError):
                     data = orjson.dumps(orjson.loads(data), option=orjson.OPT_INDENT_2)

@@ -4,11 +4,14 @@ httpx-sse parses the stream; tenacity retries the connection (exponential backof
 30 s) when the service is away or ends the stream (a restart, a slow-client cut-off), and every new
 connection sends the id of the last event received as ``Last-Event-ID``, so nothing is skipped or repeated
 across reconnections (with our server; with the reference, as well as its ids allow).
+
+``last=N`` asks the first connection to start with the last N events (``?last=N``, an extension of ours);
+a server that ignores it (Wikimedia's) starts at the end, which ``on_no_last`` is told about.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from urllib.parse import quote, urlsplit
 
 import httpx
@@ -58,15 +61,20 @@ async def follow(
     url: str,
     *,
     since_ms: int | None = None,
+    last: int = 0,
+    on_no_last: Callable[[], None] | None = None,
     canaries: bool = False,
     attempts: int = 1_000_000,
     timeout: float = 60.0,
 ) -> AsyncIterator[bytes]:
     """The ``data`` of every ``message`` event of ``url``, forever (or until ``attempts`` connections in a
-    row fail). ``since_ms`` applies to the first connection only: later ones resume from the last id."""
+    row fail). ``since_ms`` and ``last`` apply to the first connection only: later ones resume from the
+    last id."""
     params: dict[str, str] = {}
     if since_ms is not None:
         params["since"] = str(since_ms)
+    elif last > 0:
+        params["last"] = str(last)
     if canaries:
         params["canary"] = "include"
     last_id: str | None = None
@@ -80,6 +88,9 @@ async def follow(
                 reraise=True,
             )
             response = await retrying(_open, client, url, params, last_id)
+            if "last" in params and "x-eventstreams-last" not in response.headers and on_no_last:
+                on_no_last()
+            params.pop("last", None)  # the first connection started with them; later ones resume
             if last_id:
                 params.pop("since", None)
             try:

@@ -3,8 +3,10 @@
 Request handling follows the reference (clients-and-streams.md §4.5-4.8): the streams and their topics,
 ``since``, ``Last-Event-ID``, ``Accept``, the error statuses and bodies, the first bytes ``:ok``, the
 ``event: message`` / ``id:`` / ``data:`` framing. Beyond it: a ``retry:`` hint and a heartbeat comment on
-idle streams, ``?match=field.path:value`` and ``?canary=include`` filters, connection limits per client IP
-and per process, and an ``event: error`` that says why a slow client was cut off.
+idle streams, ``?match=field.path:value`` and ``?canary=include`` filters, ``?last=N`` to start with the last
+N events (what ``tail --url --lines N`` asks for; answered with an ``x-eventstreams-last`` header so that a
+client can tell a server that ignored it), connection limits per client IP and per process, and an
+``event: error`` that says why a slow client was cut off.
 """
 
 from __future__ import annotations
@@ -39,6 +41,8 @@ Send = Callable[[Message], Awaitable[None]]
 
 PREFIX = "/v2/stream/"
 MAX_MATCHES = 20
+MAX_LAST = 10_000
+MAX_LAST_SCAN = 100_000  # ?last=N with filters reads at most about this many records of a partition
 EVENT_PREFIX = b"event: message\nid: "
 WRITE_EVENTS = 200  # events per write at most: what waits in the socket's buffer stays small
 
@@ -50,6 +54,7 @@ class StreamRequest:
     streams: list[str]
     topics: list[str]
     since: int | None = None
+    last: int = 0
     last_event_id: str | None = None
     json_lines: bool = False
     content_type: bytes = b"text/event-stream"
@@ -108,6 +113,12 @@ def read_request(service: EventStreams, scope: Scope) -> StreamRequest:
     for key, value in parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True):
         if key == "since" and value:
             req.since = parse_since(value)
+        elif key == "last" and value:
+            if not value.isdigit() or int(value) > MAX_LAST:
+                raise RequestError(
+                    400, "bad_request", "Invalid last", f"last={value[:40]!r}: expected 0 to {MAX_LAST}"
+                )
+            req.last = int(value)
         elif key == "match":
             if len(req.matches) >= MAX_MATCHES:
                 raise RequestError(
@@ -120,6 +131,8 @@ def read_request(service: EventStreams, scope: Scope) -> StreamRequest:
                     400, "bad_request", "Invalid canary", f"canary={value!r}: expected include or exclude"
                 )
             req.canary = value == "include"
+    if req.last and req.since is not None:
+        raise RequestError(400, "bad_request", "Invalid last", "last starts from the end: it excludes since")
     headers = _headers(scope)
     accept = headers.get(b"accept")
     if accept is not None:
@@ -159,6 +172,50 @@ async def offsets_at(log: EventLog, topic: str, ts: int, marks: dict[int, tuple[
     return {p: out.get(p, high) for p, (_low, high) in marks.items()}
 
 
+async def last_starts(
+    log: EventLog, req: StreamRequest, marks: dict[str, dict[int, tuple[int, int]]]
+) -> dict[TopicPartition, tuple[int, int]]:
+    """``?last=N``: (offset, timestamp) of the earliest of the last N events (by time, over every topic and
+    partition, after the canary and match filters) in each partition that has one. Each partition is read
+    backwards in doubling windows until it holds N events that pass the filters or is read whole, at most
+    ``MAX_LAST_SCAN`` records of it (filters that match almost nothing give fewer than N)."""
+    highs = {(t, p): high for t, parts in marks.items() for p, (low, high) in parts.items() if high > low}
+    lows = {(t, p): marks[t][p][0] for t, p in highs}
+    window = max(req.last, 1)
+    picked: dict[TopicPartition, list[tuple[int, int]]] = {}  # tp -> [(timestamp, offset)] that pass
+    todo = set(highs)
+    while todo:
+        firsts = {tp: max(lows[tp], highs[tp] - window) for tp in todo}
+        topics = [t for t in marks if any(tp[0] == t for tp in firsts)]
+        found: dict[TopicPartition, list[tuple[int, int]]] = {tp: [] for tp in firsts}
+        stream = log.consume(topics, Start.at_offsets(firsts, fallback="end"), follow=False)
+        try:
+            async for record in stream:
+                tp = (record.topic, record.partition)
+                if tp not in found or record.offset >= highs[tp]:
+                    continue  # not asked for, or arrived after the watermarks were read: the follow has it
+                d = Delivery(record)
+                if (d.canary and not req.canary) or (req.matches and not matches(d.event, req.matches)):
+                    continue
+                found[tp].append((d.timestamp, d.offset))
+        finally:
+            with contextlib.suppress(Exception):
+                await stream.aclose()  # type: ignore[attr-defined]
+        picked.update(found)
+        todo = {
+            tp
+            for tp in firsts
+            if len(found[tp]) < req.last and firsts[tp] > lows[tp] and window < MAX_LAST_SCAN
+        }
+        window = min(window * 4, MAX_LAST_SCAN)
+    ordered = sorted((ts, tp, off) for tp, items in picked.items() for ts, off in items)
+    out: dict[TopicPartition, tuple[int, int]] = {}
+    for timestamp, tp, offset in ordered[-req.last :]:
+        if tp not in out or offset < out[tp][0]:
+            out[tp] = (offset, timestamp)
+    return out
+
+
 async def start_vector(service: EventStreams, req: StreamRequest) -> Vector:
     """Resolve where the client starts: ``Last-Event-ID`` over ``since`` over the end (every partition
     gets an explicit offset, so the id of the first event already says where to resume)."""
@@ -167,10 +224,15 @@ async def start_vector(service: EventStreams, req: StreamRequest) -> Vector:
     entries = parse_last_event_id(req.last_event_id, set(req.topics)) if req.last_event_id else None
     nxt: dict[TopicPartition, int] = {}
     ts: dict[TopicPartition, int] = {}
+    all_marks = {topic: await log.watermarks(topic) for topic in req.topics}
+    lasts = await last_starts(log, req, all_marks) if entries is None and req.last else {}
     for topic in req.topics:
-        marks = await log.watermarks(topic)
+        marks = all_marks[topic]
         if entries is None:
-            if req.since is not None:
+            if req.last:
+                for p, (_low, high) in marks.items():
+                    nxt[(topic, p)], ts[(topic, p)] = lasts.get((topic, p), (high, now))
+            elif req.since is not None:
                 for p, off in (await offsets_at(log, topic, req.since, marks)).items():
                     nxt[(topic, p)], ts[(topic, p)] = off, req.since
             else:
@@ -305,6 +367,7 @@ async def handle_stream(service: EventStreams, scope: Scope, receive: Receive, s
                     (b"content-type", req.content_type),
                     (b"cache-control", b"no-cache"),
                     (b"x-accel-buffering", b"no"),
+                    *([(b"x-eventstreams-last", b"%d" % req.last)] if req.last else []),
                 ],
             }
         )
