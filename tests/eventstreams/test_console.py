@@ -1,16 +1,18 @@
 """The web console in real headless Chromium (Debian's, through Playwright) against a real ``serve``: the
 catalog lists the streams with their plots drawn, the live page shows an event posted during the test and
-its JSON on a click, the error stream shows a refused event with its reason. Screenshots are written to
-``$EVENTPLATFORM_TEST_ARTIFACTS/eventstreams`` (default ``test-artifacts/`` of the checkout)."""
+its JSON (and YAML tab) on a click, the error stream shows a refused event with its reason. Screenshots are
+written to ``$EVENTPLATFORM_TEST_ARTIFACTS/eventstreams`` (default ``test-artifacts/`` of the checkout)."""
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from tests.browser import browser, page  # noqa: F401
 from tests.eventstreams.conftest import Server, event, post
@@ -85,6 +87,17 @@ def test_live_page_shows_posted_event_and_its_json(console: Server, page: Any) -
     text = page.inner_text("#event-json")
     assert '"link_title": "seen in chromium"' in text and '"topic": "console.clicks"' in text
     shot(page, "live")
+    page.click("#tab-yaml")  # the same event as YAML (js-yaml's dump), coloured
+    page.wait_for_selector("#event-yaml .k", state="visible")
+    assert page.is_hidden("#event-json")
+    assert page.get_attribute("#tab-yaml", "aria-selected") == "true"
+    as_yaml = page.inner_text("#event-yaml")
+    assert "link_title: seen in chromium" in as_yaml and "topic: console.clicks" in as_yaml
+    assert yaml.safe_load(as_yaml) == json.loads(text)
+    assert "link_title" in page.eval_on_selector_all("#event-yaml span.k", "s => s.map(e => e.textContent)")
+    shot(page, "live-yaml")
+    page.click("#tab-json")
+    assert page.is_visible("#event-json") and page.is_hidden("#event-yaml")
     page.click("#close-event")
     page.click("#toggle")
     assert page.inner_text("#status") == "Stopped"

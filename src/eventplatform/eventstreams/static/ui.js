@@ -1,11 +1,12 @@
 // The live page (/v2/ui): the reference GUI's features (choose streams, stream/stop, rows, JSON of an event,
-// count and rate, a cap with "clear and continue", download, selection in the URL) plus filters and pause.
+// count and rate, a cap with "clear and continue", download, selection in the URL, the event as JSON or YAML)
+// plus filters and pause. YAML is js-yaml's dump (vendored, MIT), coloured here line by line.
 "use strict";
 
 const CAP = 100;
 const state = {
   streams: [], selected: new Set(), source: null, events: [], pending: [], paused: false,
-  streamingMs: 0, since: null, rateTimer: null,
+  streamingMs: 0, since: null, rateTimer: null, tab: "json",
 };
 const $ = (id) => document.getElementById(id);
 
@@ -101,7 +102,42 @@ function add(event) {
 function showEvent(event) {
   $("event-title").textContent = `${(event.meta || {}).stream || ""} @${(event.meta || {}).offset ?? ""}`;
   renderJSON(event, $("event-json"));
+  renderYAML(event, $("event-yaml"));
+  showTab(state.tab);
   $("event-dialog").showModal();
+}
+
+function showTab(tab) {
+  state.tab = tab;
+  for (const name of ["json", "yaml"]) {
+    $(`tab-${name}`).setAttribute("aria-selected", String(name === tab));
+    $(`event-${name}`).hidden = name !== tab;
+  }
+}
+
+// YAML of an event, keys and scalars coloured like the JSON view (DOM nodes, nothing to escape).
+function renderYAML(value, target) {
+  target.textContent = "";
+  const text = jsyaml.dump(value, { lineWidth: -1, noRefs: true });
+  const keyed = /^((?:"(?:\\.|[^"\\])*"|'(?:''|[^'])*'|[^\s'"#:][^:]*?))(:)(?: (.*))?$/;
+  for (const row of text.replace(/\n$/, "").split("\n")) {
+    const [, indent, rest] = row.match(/^(\s*(?:- )*)(.*)$/);
+    target.append(indent);
+    const m = rest.match(keyed);
+    if (m) {
+      target.append(el("span", { className: "k", textContent: m[1] }), m[2]);
+      if (m[3] !== undefined) { target.append(" "); scalarSpan(target, m[3]); }
+    } else {
+      scalarSpan(target, rest);
+    }
+    target.append("\n");
+  }
+}
+
+function scalarSpan(target, text) {
+  if (!text) return;
+  const cls = /^(true|false|null|~)$/.test(text) ? "b" : /^-?(\d+(\.\d+)?([eE][+-]?\d+)?|\.inf|\.nan)$/.test(text) ? "n" : /^[[{|>]/.test(text) ? "" : "s";
+  target.append(cls ? el("span", { className: cls, textContent: text }) : text);
 }
 
 function showServerError(data) {
@@ -155,7 +191,8 @@ async function main() {
   $("stream-filter").addEventListener("input", renderPicker);
   for (const id of ["match", "canary"]) $(id).addEventListener("change", () => { writeURL(); if (state.source) start(); });
   $("close-event").addEventListener("click", () => $("event-dialog").close());
-  $("copy").addEventListener("click", () => navigator.clipboard?.writeText($("event-json").textContent));
+  $("copy").addEventListener("click", () => navigator.clipboard?.writeText($(`event-${state.tab}`).textContent));
+  for (const name of ["json", "yaml"]) $(`tab-${name}`).addEventListener("click", () => showTab(name));
   $("got-it").addEventListener("click", () => $("cap-dialog").close());
   $("clear-continue").addEventListener("click", () => { $("cap-dialog").close(); clearEvents(); start(); });
   state.streams = (await getJSON("/v2/api/streams")).streams;
