@@ -83,8 +83,13 @@ def main() -> None:
     try:
         wait_ready("127.0.0.1", port)
         url = f"http://127.0.0.1:{port}/v1/events"
-        opts = {"batch_size": args.batch_size, "max_in_flight": args.in_flight, "max_queue": 200_000,
-                "batch_bytes": 4 * 1024 * 1024, "linger": 0.05}
+        opts = {
+            "batch_size": args.batch_size,
+            "max_in_flight": args.in_flight,
+            "max_queue": 200_000,
+            "batch_bytes": 4 * 1024 * 1024,
+            "linger": 0.05,
+        }
 
         # 2. submit while delivering
         with EventClient(url, **opts) as client:

@@ -6,8 +6,8 @@
 Events are link_hover events (the bundled schema) with a user agent, a domain and ``meta.dt`` spread over
 ``--hours`` hours; 1% are duplicates of an earlier ``meta.id`` and 0.1% canaries. The log is written once
 (and reused with ``--log-dir``, so runs with another engine compare on the same input); the figure is the
-refine run alone: events/s (wall), CPU seconds of the process and its children, and peak memory (max RSS of
-this process, or of the Spark JVM's children for ``--engine spark``).
+refine run alone: events/s (wall), CPU seconds of the process and its children, and peak memory: the max RSS
+of the largest process (getrusage), and the summed RSS of the process tree (workers, Spark's JVM), sampled.
 """
 
 from __future__ import annotations
@@ -94,6 +94,27 @@ async def fill(url: str, streams: list[str], n: int, hours: int) -> None:
         await log.close()
 
 
+def _watch(proc: subprocess.Popen[str]) -> int:
+    """Peak of the summed RSS of ``proc`` and its descendants (workers, a JVM), sampled every 20 ms."""
+    import psutil
+
+    peak = 0
+    try:
+        root = psutil.Process(proc.pid)
+        while proc.poll() is None:
+            total = 0
+            for p in [root, *root.children(recursive=True)]:
+                try:
+                    total += p.memory_info().rss
+                except psutil.Error:
+                    pass
+            peak = max(peak, total)
+            time.sleep(0.02)
+    except psutil.Error:
+        pass
+    return peak
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--events", type=int, default=2_000_000)
@@ -102,6 +123,7 @@ def main() -> None:
     ap.add_argument("--engine", choices=["local", "spark"], default="local")
     ap.add_argument("--log-dir", default=None, help="reuse (or create) the log here")
     ap.add_argument("--keep", action="store_true", help="keep the lake (printed)")
+    ap.add_argument("--workers", type=int, default=None, help="refine --workers (default: the CPU count)")
     args = ap.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="bench-refine-"))
@@ -129,20 +151,26 @@ def main() -> None:
         "--engine",
         args.engine,
     ]
+    if args.workers:
+        cmd += ["--workers", str(args.workers)]
+    load = os.getloadavg()[0]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     began = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False, env={**os.environ})
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    tree_peak = _watch(proc)
+    out, err = proc.communicate()
     wall = time.perf_counter() - began
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
-        sys.exit(f"refine failed:\n{proc.stderr[-3000:]}")
+        sys.exit(f"refine failed:\n{err[-3000:]}")
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     peak_mb = after.ru_maxrss / 1024
-    print(proc.stdout.strip())
+    print(out.strip())
     print(
         f"engine {args.engine}: {args.events:,} events in {wall:.1f} s = {args.events / wall:,.0f} events/s, "
-        f"{cpu:.1f} CPU s ({args.events / cpu:,.0f} events per CPU second), peak memory {peak_mb:,.0f} MB, "
-        f"load {os.getloadavg()[0]:.2f}"
+        f"{cpu:.1f} CPU s ({args.events / cpu:,.0f} events per CPU second), peak memory {peak_mb:,.0f} MB "
+        f"(largest process), {tree_peak / 2**20:,.0f} MB (all its processes together, sampled), "
+        f"load {load:.2f} at the start"
     )
     if args.keep:
         print(f"lake: {lake}")
