@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,17 @@ def link_hover(**overrides: Any) -> dict[str, Any]:
     }
     event.update(overrides)
     return event
+
+
+async def post_fresh_batch(client: httpx.AsyncClient, size: int = 20) -> tuple[list[str], httpx.Response]:
+    """POST ``size`` link-hover events with new ``meta.id``s, for the load of the crash and drain tests; the
+    ids, to check what was acknowledged against the log, and the answer (httpx errors propagate)."""
+    ids = [str(uuid.uuid4()) for _ in range(size)]
+    events = [link_hover(meta={"stream": LINK_HOVER_STREAM, "id": i}) for i in ids]
+    answer = await client.post(
+        "/v1/events", content=orjson.dumps(events), headers={"content-type": "application/json"}
+    )
+    return ids, answer
 
 
 class Server:

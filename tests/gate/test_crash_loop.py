@@ -10,7 +10,6 @@ import os
 import random
 import signal
 import subprocess
-import uuid
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -21,7 +20,7 @@ import orjson
 import pytest
 
 from eventplatform.examples import LINK_HOVER_STREAM
-from tests.gate.conftest import EXE, Server, link_hover
+from tests.gate.conftest import EXE, Server, link_hover, post_fresh_batch
 
 ROUNDS = 20
 CLIENTS = 4
@@ -30,12 +29,8 @@ CLIENTS = 4
 async def _client(url: str, acked: list[str], stop: asyncio.Event) -> None:
     async with httpx.AsyncClient(base_url=url, timeout=30) as client:
         while not stop.is_set():
-            ids = [str(uuid.uuid4()) for _ in range(20)]
-            events = [link_hover(meta={"stream": LINK_HOVER_STREAM, "id": i}) for i in ids]
             try:
-                r = await client.post(
-                    "/v1/events", content=orjson.dumps(events), headers={"content-type": "application/json"}
-                )
+                ids, r = await post_fresh_batch(client)
             except httpx.HTTPError:
                 return  # killed: no answer, nothing counted
             if r.status_code == 201:

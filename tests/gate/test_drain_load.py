@@ -5,27 +5,21 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import uuid
 from collections import Counter
 from pathlib import Path
 
 import httpx
-import orjson
 import pytest
 
 from eventplatform.examples import LINK_HOVER_STREAM
-from tests.gate.conftest import Server, link_hover
+from tests.gate.conftest import Server, post_fresh_batch
 
 
 async def _client(url: str, acked: list[str], counts: Counter[str], stop: asyncio.Event) -> None:
     async with httpx.AsyncClient(base_url=url, timeout=30) as client:
         while not stop.is_set():
-            ids = [str(uuid.uuid4()) for _ in range(20)]
-            events = [link_hover(meta={"stream": LINK_HOVER_STREAM, "id": i}) for i in ids]
             try:
-                r = await client.post(
-                    "/v1/events", content=orjson.dumps(events), headers={"content-type": "application/json"}
-                )
+                ids, r = await post_fresh_batch(client)
             except httpx.ConnectError:
                 counts["refused"] += 1  # never sent: the server stopped accepting; a client goes elsewhere
                 return

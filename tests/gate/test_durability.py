@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
-import uuid
 from pathlib import Path
 
 import httpx
@@ -13,18 +12,14 @@ import orjson
 import pytest
 
 from eventplatform.examples import LINK_HOVER_STREAM
-from tests.gate.conftest import Server, link_hover
+from tests.gate.conftest import Server, link_hover, post_fresh_batch
 
 
 async def _load(url: str, acked: set[str], stop: asyncio.Event, counts: dict[str, int]) -> None:
     async with httpx.AsyncClient(base_url=url, timeout=10) as client:
         while not stop.is_set():
-            ids = [str(uuid.uuid4()) for _ in range(20)]
-            events = [link_hover(meta={"stream": LINK_HOVER_STREAM, "id": i}) for i in ids]
             try:
-                r = await client.post(
-                    "/v1/events", content=orjson.dumps(events), headers={"content-type": "application/json"}
-                )
+                ids, r = await post_fresh_batch(client)
             except httpx.HTTPError:
                 counts["failed"] += 1
                 return  # the server is gone
